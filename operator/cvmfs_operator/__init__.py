@@ -1,0 +1,1 @@
+"""CernVM-FS release operator: publishes to CVMFS repositories from ephemeral Kubernetes pods."""

@@ -1,0 +1,198 @@
+"""Typed views of the Repository and Transaction custom resources (group ``cvmfs.cern.ch``).
+
+These mirror ``crds/*.yaml``: the CRD schema is the admission-time truth, these types are what the
+Python code reads. Field names are the camelCase names of the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired, TypedDict
+
+GROUP = "cvmfs.cern.ch"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+REPOSITORY_PLURAL = "repositories"
+TRANSACTION_PLURAL = "transactions"
+
+
+class SecretRef(TypedDict):
+    name: str
+
+
+class S3Spec(TypedDict):
+    endpoint: str  # scheme://host[:port]
+    bucket: str
+    region: NotRequired[str]
+    addressing: NotRequired[Literal["path", "virtual"]]  # virtual == DNS-style buckets
+    prefix: NotRequired[str]  # the key prefix ("alias") inside the bucket; default: the FQRN
+    credentialsSecretRef: SecretRef  # keys: accessKeyId, secretAccessKey
+    maxConnections: NotRequired[int]
+    acl: NotRequired[str]  # x-amz-acl for uploads; "" omits the header
+
+
+class GatewaySpec(TypedDict):
+    url: str  # http(s)://gateway:4929/api/v1
+    keySecretRef: SecretRef  # key: <fqrn>.gw
+
+
+class Stratum0Spec(TypedDict):
+    url: str  # public HTTP(S) URL the manifest is read from (CVMFS_STRATUM0)
+    s3: NotRequired[S3Spec]
+    gateway: NotRequired[GatewaySpec]
+
+
+class RepositorySettings(TypedDict, total=False):
+    """server.conf values that must match the repository's original publisher."""
+
+    hashAlgorithm: Literal["sha1", "rmd160", "shake128"]
+    compressionAlgorithm: Literal["default", "zlib", "none"]
+    garbageCollection: bool
+    autoTag: bool
+
+
+class Toleration(TypedDict, total=False):
+    key: str
+    operator: str
+    value: str
+    effect: str
+    tolerationSeconds: int
+
+
+class PublisherSpec(TypedDict, total=False):
+    image: str
+    imagePullPolicy: Literal["Always", "IfNotPresent", "Never"]
+    resources: dict[str, dict[str, str]]
+    scratchSize: str  # a Kubernetes quantity, e.g. "20Gi"
+    nodeSelector: dict[str, str]
+    tolerations: list[Toleration]
+    privilegeMode: Literal["Privileged", "DevicePlugin"]
+    fuseDeviceResource: str  # extended resource name in DevicePlugin mode
+    allowScripts: bool
+
+
+class RepositorySpec(TypedDict):
+    stratum0: Stratum0Spec
+    keysSecretRef: SecretRef
+    allowedNamespaces: list[str]  # "*" allows every namespace
+    settings: NotRequired[RepositorySettings]
+    publisher: NotRequired[PublisherSpec]
+
+
+class Condition(TypedDict):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str
+    lastTransitionTime: str
+    observedGeneration: NotRequired[int]
+
+
+class TransactionRef(TypedDict):
+    namespace: str
+    name: str
+    uid: str
+
+
+class RepositoryStatus(TypedDict, total=False):
+    observedGeneration: int
+    revision: int
+    rootHash: str
+    publishedAt: str
+    lastPublishTime: str
+    whitelistExpiresAt: str
+    reflogChecksum: str
+    activeTransaction: TransactionRef | None
+    queueLength: int
+    conditions: list[Condition]
+
+
+class TarballPayload(TypedDict):
+    url: str  # http(s)://… or s3://bucket/key (read with the Repository's S3 endpoint)
+
+
+class StagePayload(TypedDict):
+    image: str
+    command: NotRequired[list[str]]
+    args: NotRequired[list[str]]
+
+
+class RemovePayload(TypedDict):
+    paths: list[str]  # relative to spec.path
+
+
+class ScriptPayload(TypedDict):
+    source: str
+
+
+class Payload(TypedDict, total=False):
+    tarball: TarballPayload
+    stage: StagePayload
+    remove: RemovePayload
+    script: ScriptPayload
+
+
+PayloadKind = Literal["tarball", "stage", "remove", "script"]
+PAYLOAD_KINDS: tuple[PayloadKind, ...] = ("tarball", "stage", "remove", "script")
+
+
+class TagSpec(TypedDict, total=False):
+    name: str
+    description: str
+
+
+class TransactionSpec(TypedDict):
+    repository: str
+    path: NotRequired[str]  # absolute, normalised; default "/"
+    payload: Payload
+    tag: NotRequired[TagSpec]
+    timeoutSeconds: NotRequired[int]
+    backoffLimit: NotRequired[int]
+    ttlSecondsAfterFinished: NotRequired[int]
+    resources: NotRequired[dict[str, dict[str, str]]]
+
+
+class TransactionStatus(TypedDict, total=False):
+    phase: str
+    reason: str
+    message: str
+    observedGeneration: int
+    conditions: list[Condition]
+    queuePosition: int | None
+    podName: str | None
+    attempts: int
+    tag: str
+    startTime: str | None
+    completionTime: str | None
+    revisionBefore: int | None
+    revisionAfter: int | None
+    rootHash: str | None
+    reflogChecksum: str | None
+    durations: dict[str, float]
+    logTail: list[str]
+
+
+class ObjectMeta(TypedDict, total=False):
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    creationTimestamp: str
+    deletionTimestamp: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    finalizers: list[str]
+
+
+class Repository(TypedDict):
+    metadata: ObjectMeta
+    spec: RepositorySpec
+    status: NotRequired[RepositoryStatus]
+
+
+class Transaction(TypedDict):
+    metadata: ObjectMeta
+    spec: TransactionSpec
+    status: NotRequired[TransactionStatus]
+
+
+Manifest = dict[str, Any]  # a rendered Kubernetes object, ready for the API
