@@ -78,9 +78,11 @@ def manifest_bytes(fields: ManifestFields) -> bytes:
     return header + b"--\n" + digest + b"\n" + SIGNATURE_BYTES
 
 
+DEFAULT_FINGERPRINT = "58:07:51:5E:DD:8F:16:18:9A:59:16:0D:04:71:06:52:C3:2C:F3:69"
+
+
 def whitelist_bytes(fqrn: str, created: datetime.datetime, expires: datetime.datetime,
-                    fingerprints: Iterable[str] = ("58:07:51:5E:DD:8F:16:18:9A:59:16:0D:04:71:06:52:C3:2C:F3:69",)
-                    ) -> bytes:
+                    fingerprints: Iterable[str] = (DEFAULT_FINGERPRINT,)) -> bytes:
     fmt = "%Y%m%d%H%M%S"
     lines = [created.strftime(fmt), "E" + expires.strftime(fmt), "N" + fqrn, *fingerprints]
     header = ("\n".join(lines) + "\n").encode()

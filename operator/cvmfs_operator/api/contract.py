@@ -77,13 +77,13 @@ class ExitCode(enum.IntEnum):
     CANCELLED = 8  # SIGTERM: deadline or pod deletion
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     CANCELLED = "Cancelled"
 
 
-class ErrorClass(str, enum.Enum):
+class ErrorClass(enum.StrEnum):
     INTERNAL = "Internal"
     INVALID_INPUT = "InvalidInput"
     ATTACH_FAILED = "AttachFailed"
