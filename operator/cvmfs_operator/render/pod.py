@@ -1,0 +1,225 @@
+"""The publisher pod of one Transaction attempt: a pure function from specs to a Pod manifest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cvmfs_operator.api import contract
+from cvmfs_operator.api.types import Manifest, PublisherSpec, Repository, Transaction
+from cvmfs_operator.render import names
+from cvmfs_operator.render.transaction import effective_path, effective_tag, tag_description, timeout_seconds
+
+DEFAULT_SCRATCH_SIZE = "20Gi"
+DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
+    "requests": {"cpu": "500m", "memory": "1Gi"},
+    "limits": {"memory": "4Gi"},
+}
+DEFAULT_S3_REGION = "us-east-1"
+DEFAULT_S3_CONNECTIONS = 16
+DEFAULT_S3_ACL = "public-read"
+STAGE_UID = 65532
+TERMINATION_GRACE_SECONDS = 60  # time for `cvmfs_server abort -f` after SIGTERM
+SECRET_FILE_MODE = 0o400
+
+
+@dataclass(frozen=True)
+class PodInputs:
+    transaction: Transaction
+    repository: Repository
+    namespace: str  # the operator's namespace
+    default_image: str
+    attempt: int
+    reflog_checksum: str | None
+    revision_before: int | None
+
+
+def publisher_config(inputs: PodInputs) -> contract.PublisherConfig:
+    txn, repo = inputs.transaction, inputs.repository
+    fqrn = repo["metadata"]["name"]
+    stratum0 = repo["spec"]["stratum0"]
+    publisher: PublisherSpec = repo["spec"].get("publisher", {})
+    config: contract.PublisherConfig = {
+        "contractVersion": contract.CONTRACT_VERSION,
+        "fqrn": fqrn,
+        "stratum0Url": stratum0["url"],
+        "settings": dict(repo["spec"].get("settings", {})),  # type: ignore[typeddict-item]
+        "path": effective_path(txn),
+        "payload": txn["spec"]["payload"],
+        "tagName": effective_tag(txn),
+        "tagDescription": tag_description(txn),
+        "reflogChecksum": inputs.reflog_checksum,
+        "revisionBefore": inputs.revision_before,
+        "transaction": f"{txn['metadata']['namespace']}/{txn['metadata']['name']}",
+        "allowScripts": bool(publisher.get("allowScripts", False)),
+    }
+    if "s3" in stratum0:
+        s3 = stratum0["s3"]
+        config["s3"] = {
+            "endpoint": s3["endpoint"],
+            "bucket": s3["bucket"],
+            "region": s3.get("region", DEFAULT_S3_REGION),
+            "dnsBuckets": s3.get("addressing", "path") == "virtual",
+            "prefix": s3.get("prefix", fqrn),
+            "maxConnections": s3.get("maxConnections", DEFAULT_S3_CONNECTIONS),
+            "acl": s3.get("acl", DEFAULT_S3_ACL),
+        }
+    if "gateway" in stratum0:
+        config["gateway"] = {"url": stratum0["gateway"]["url"]}
+    return config
+
+
+def _labels(txn: Transaction, fqrn: str, attempt: int) -> dict[str, str]:
+    meta = txn["metadata"]
+    return {
+        names.LABEL_MANAGED_BY: names.MANAGED_BY,
+        names.LABEL_COMPONENT: "publisher",
+        names.LABEL_REPOSITORY: names.label_value(fqrn),
+        names.LABEL_TRANSACTION_UID: meta["uid"],
+        names.LABEL_TRANSACTION_NAMESPACE: meta["namespace"],
+        names.LABEL_TRANSACTION_NAME: names.label_value(meta["name"]),
+        names.LABEL_ATTEMPT: str(attempt),
+    }
+
+
+def _secret_volume(volume: str, secret: str, items: list[str]) -> dict[str, Any]:
+    return {
+        "name": volume,
+        "secret": {
+            "secretName": secret,
+            "defaultMode": SECRET_FILE_MODE,
+            "items": [{"key": key, "path": key} for key in items],
+        },
+    }
+
+
+def _volumes(repo: Repository, has_stage: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    fqrn = repo["metadata"]["name"]
+    stratum0 = repo["spec"]["stratum0"]
+    publisher: PublisherSpec = repo["spec"].get("publisher", {})
+    gateway = "gateway" in stratum0
+    # Only what publishing needs: never the master key, never the repository key in gateway mode.
+    key_files = [f"{fqrn}.crt", f"{fqrn}.pub"] if gateway else [f"{fqrn}.crt", f"{fqrn}.key", f"{fqrn}.pub"]
+    volumes = [_secret_volume("keys", repo["spec"]["keysSecretRef"]["name"], key_files)]
+    mounts: list[dict[str, Any]] = [{"name": "keys", "mountPath": contract.KEYS_DIR, "readOnly": True}]
+    if "s3" in stratum0:
+        secret = stratum0["s3"]["credentialsSecretRef"]["name"]
+        volumes.append(_secret_volume(
+            "s3-credentials", secret, [contract.S3_ACCESS_KEY_FILE, contract.S3_SECRET_KEY_FILE]))
+        mounts.append({"name": "s3-credentials", "mountPath": contract.S3_CREDENTIALS_DIR, "readOnly": True})
+    if gateway:
+        secret = stratum0["gateway"]["keySecretRef"]["name"]
+        volumes.append(_secret_volume("gateway-key", secret, [f"{fqrn}.gw"]))
+        mounts.append({"name": "gateway-key", "mountPath": contract.GATEWAY_KEY_DIR, "readOnly": True})
+    scratch = publisher.get("scratchSize", DEFAULT_SCRATCH_SIZE)
+    volumes.append({"name": "spool", "emptyDir": {"sizeLimit": scratch}})
+    mounts.append({"name": "spool", "mountPath": contract.SPOOL_DIR})
+    if has_stage:
+        volumes.append({"name": "staging", "emptyDir": {}})
+        mounts.append({"name": "staging", "mountPath": contract.STAGING_DIR, "readOnly": True})
+    return volumes, mounts
+
+
+def _publisher_security(publisher: PublisherSpec) -> tuple[dict[str, Any], dict[str, str]]:
+    """securityContext and extra resource limits for FUSE + overlayfs (CVMFS.md §5)."""
+    if publisher.get("privilegeMode", "Privileged") == "DevicePlugin":
+        device = publisher.get("fuseDeviceResource", "smarter-devices/fuse")
+        return {
+            "runAsUser": 0,
+            "allowPrivilegeEscalation": True,  # the setuid cvmfs_suid_helper must work
+            "capabilities": {"add": ["SYS_ADMIN"]},
+            "appArmorProfile": {"type": "Unconfined"},  # runtime default profiles deny mount
+            "seccompProfile": {"type": "Unconfined"},
+        }, {device: "1"}
+    return {"privileged": True, "runAsUser": 0}, {}
+
+
+def _resources(txn: Transaction, publisher: PublisherSpec, extra_limits: dict[str, str]) -> dict[str, Any]:
+    chosen = txn["spec"].get("resources") or publisher.get("resources") or DEFAULT_RESOURCES
+    resources = {kind: dict(values) for kind, values in chosen.items()}
+    if extra_limits:
+        resources.setdefault("limits", {}).update(extra_limits)
+        resources.setdefault("requests", {}).update(extra_limits)
+    return resources
+
+
+def _stage_container(txn: Transaction, resources: dict[str, Any]) -> dict[str, Any]:
+    stage = txn["spec"]["payload"]["stage"]
+    container: dict[str, Any] = {
+        "name": "stage",
+        "image": stage["image"],
+        "env": [
+            {"name": "STAGING_DIR", "value": contract.STAGING_DIR},
+            {"name": "CVMFS_TRANSACTION_PATH", "value": effective_path(txn)},
+        ],
+        "resources": {kind: {k: v for k, v in values.items() if "/" not in k}
+                      for kind, values in resources.items()},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": STAGE_UID,
+            "runAsGroup": STAGE_UID,
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [{"name": "staging", "mountPath": contract.STAGING_DIR}],
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if "command" in stage:
+        container["command"] = list(stage["command"])
+    if "args" in stage:
+        container["args"] = list(stage["args"])
+    return container
+
+
+def render_pod(inputs: PodInputs) -> Manifest:
+    txn, repo = inputs.transaction, inputs.repository
+    fqrn = repo["metadata"]["name"]
+    meta = txn["metadata"]
+    publisher: PublisherSpec = repo["spec"].get("publisher", {})
+    has_stage = "stage" in txn["spec"]["payload"]
+    volumes, mounts = _volumes(repo, has_stage)
+    security, device_limits = _publisher_security(publisher)
+    resources = _resources(txn, publisher, device_limits)
+    container: dict[str, Any] = {
+        "name": "publisher",
+        "image": publisher.get("image", inputs.default_image),
+        "imagePullPolicy": publisher.get("imagePullPolicy", "IfNotPresent"),
+        "command": ["cvmfs-publisher"],
+        "env": [{"name": contract.CONFIG_ENV, "value": contract.encode_config(publisher_config(inputs))}],
+        "resources": resources,
+        "securityContext": security,
+        "volumeMounts": mounts,
+        "terminationMessagePath": contract.RESULT_PATH,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "activeDeadlineSeconds": timeout_seconds(txn),
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if has_stage:
+        spec["initContainers"] = [_stage_container(txn, resources)]
+    if publisher.get("nodeSelector"):
+        spec["nodeSelector"] = dict(publisher["nodeSelector"])
+    if publisher.get("tolerations"):
+        spec["tolerations"] = [dict(t) for t in publisher["tolerations"]]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": names.pod_name(meta["namespace"], meta["name"], meta["uid"], inputs.attempt),
+            "namespace": inputs.namespace,
+            "labels": _labels(txn, fqrn, inputs.attempt),
+            "annotations": {
+                "cvmfs.cern.ch/transaction": f"{meta['namespace']}/{meta['name']}",
+                "cvmfs.cern.ch/tag": effective_tag(txn),
+            },
+        },
+        "spec": spec,
+    }
