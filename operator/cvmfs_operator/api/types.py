@@ -151,6 +151,12 @@ class TransactionSpec(TypedDict):
     resources: NotRequired[dict[str, dict[str, str]]]
 
 
+class AttemptFailure(TypedDict):
+    attempt: int
+    reason: str
+    message: str
+
+
 class TransactionStatus(TypedDict, total=False):
     phase: str
     reason: str
@@ -169,6 +175,7 @@ class TransactionStatus(TypedDict, total=False):
     reflogChecksum: str | None
     durations: dict[str, float]
     logTail: list[str]
+    lastFailure: AttemptFailure  # the latest failed attempt; a retry follows within backoffLimit
 
 
 class ObjectMeta(TypedDict, total=False):

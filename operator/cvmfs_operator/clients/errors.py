@@ -1,0 +1,27 @@
+"""Errors of the Kubernetes boundary, independent of the client library that raised them."""
+
+from __future__ import annotations
+
+
+class KubeError(Exception):
+    """A Kubernetes API call failed; the message names the call, never a secret."""
+
+    retryable = True
+
+
+class NotFound(KubeError):
+    retryable = False
+
+
+class AlreadyExists(KubeError):
+    """409: the object exists (create) or a precondition failed (delete)."""
+
+    retryable = False
+
+
+class Forbidden(KubeError):
+    """401/403: RBAC refuses the call; retrying helps only after the RBAC is fixed."""
+
+
+class ApiUnavailable(KubeError):
+    """5xx, timeouts, connection errors: worth retrying with a delay."""

@@ -1,0 +1,154 @@
+"""The only module that talks to the Kubernetes API (through the official sync client).
+
+Every call returns plain dicts and translates API errors into :mod:`errors` classes here, at the
+boundary. Side effects are idempotent: creating what exists reports it, deleting what is gone is
+success.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, cast
+
+import kubernetes
+import urllib3
+from kubernetes.client.exceptions import ApiException
+
+from cvmfs_operator.api.types import (
+    GROUP,
+    REPOSITORY_PLURAL,
+    TRANSACTION_PLURAL,
+    VERSION,
+    Manifest,
+    Repository,
+    Transaction,
+)
+from cvmfs_operator.clients.errors import AlreadyExists, ApiUnavailable, Forbidden, KubeError, NotFound
+
+MERGE_PATCH = "application/merge-patch+json"
+TIMEOUT = (5.0, 30.0)  # connect, read
+
+
+def make_api_client(api_server: str | None) -> kubernetes.client.ApiClient:
+    """An API client for an explicit server URL, else in-cluster config, else KUBECONFIG."""
+    if api_server:
+        configuration = kubernetes.client.Configuration()
+        configuration.host = api_server
+        return kubernetes.client.ApiClient(configuration)
+    try:
+        kubernetes.config.load_incluster_config()
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()
+    return kubernetes.client.ApiClient()
+
+
+def _translate(exc: ApiException, what: str) -> KubeError:
+    status = int(exc.status or 0)
+    reason = ""
+    try:
+        body = json.loads(exc.body or "{}")
+        reason = str(body.get("message") or body.get("reason") or "")
+    except (ValueError, TypeError, AttributeError):
+        reason = str(exc.reason or "")
+    message = f"{what}: HTTP {status} {reason}".strip()
+    if status == 404:
+        return NotFound(message)
+    if status == 409:
+        return AlreadyExists(message)
+    if status in (401, 403):
+        return Forbidden(message)
+    return ApiUnavailable(message)
+
+
+class KubeClient:
+    def __init__(self, api_client: kubernetes.client.ApiClient) -> None:
+        self.api_client = api_client
+        self.core = kubernetes.client.CoreV1Api(api_client)
+        self.custom = kubernetes.client.CustomObjectsApi(api_client)
+        self.coordination = kubernetes.client.CoordinationV1Api(api_client)
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            response = fn(*args, _preload_content=False, _request_timeout=TIMEOUT, **kwargs)
+        except ApiException as exc:
+            raise _translate(exc, what) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ApiUnavailable(f"{what}: {type(exc).__name__}") from None
+        data = response.data
+        return json.loads(data) if data else {}
+
+    def _maybe(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any | None:
+        try:
+            return self._call(what, fn, *args, **kwargs)
+        except NotFound:
+            return None
+
+    # Transactions and Repositories
+
+    def get_transaction(self, namespace: str, name: str) -> Transaction | None:
+        return cast(Transaction | None, self._maybe(
+            f"get Transaction {namespace}/{name}", self.custom.get_namespaced_custom_object,
+            GROUP, VERSION, namespace, TRANSACTION_PLURAL, name))
+
+    def patch_transaction_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        self._call(f"patch status of Transaction {namespace}/{name}",
+                   self.custom.patch_namespaced_custom_object_status,
+                   GROUP, VERSION, namespace, TRANSACTION_PLURAL, name, {"status": dict(status)})
+
+    def get_repository(self, name: str) -> Repository | None:
+        return cast(Repository | None, self._maybe(
+            f"get Repository {name}", self.custom.get_cluster_custom_object,
+            GROUP, VERSION, REPOSITORY_PLURAL, name))
+
+    def patch_repository_status(self, name: str, status: Mapping[str, Any]) -> None:
+        self._call(f"patch status of Repository {name}", self.custom.patch_cluster_custom_object_status,
+                   GROUP, VERSION, REPOSITORY_PLURAL, name, {"status": dict(status)})
+
+    # Pods (operator namespace only)
+
+    def list_pods(self, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        data = self._call(f"list pods in {namespace}", self.core.list_namespaced_pod, namespace,
+                          label_selector=selector)
+        items = data.get("items", [])
+        # Filter again: the selector is an optimisation, the match must not depend on it.
+        return [pod for pod in items
+                if all((pod.get("metadata", {}).get("labels") or {}).get(k) == v for k, v in labels.items())]
+
+    def create_pod(self, manifest: Manifest) -> dict[str, Any]:
+        namespace = manifest["metadata"]["namespace"]
+        return cast(dict[str, Any], self._call(
+            f"create pod {namespace}/{manifest['metadata']['name']}",
+            self.core.create_namespaced_pod, namespace, manifest))
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        self._maybe(f"delete pod {namespace}/{name}", self.core.delete_namespaced_pod, name, namespace)
+
+    # Leases: per-repository locks (operator namespace only)
+
+    def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return cast(dict[str, Any] | None, self._maybe(
+            f"get Lease {namespace}/{name}", self.coordination.read_namespaced_lease, name, namespace))
+
+    def create_lease(self, manifest: Manifest) -> dict[str, Any]:
+        namespace = manifest["metadata"]["namespace"]
+        return cast(dict[str, Any], self._call(
+            f"create Lease {namespace}/{manifest['metadata']['name']}",
+            self.coordination.create_namespaced_lease, namespace, manifest))
+
+    def delete_lease(self, namespace: str, name: str, uid: str | None) -> None:
+        """Delete the Lease, only if it is still the one we read (uid precondition)."""
+        body = {"preconditions": {"uid": uid}} if uid else None
+        try:
+            self._maybe(f"delete Lease {namespace}/{name}", self.coordination.delete_namespaced_lease,
+                        name, namespace, body=body)
+        except AlreadyExists:  # 409: the precondition failed, someone else holds a new Lease now
+            return
+
+    # Secrets (operator namespace only)
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, str]:
+        """The Secret's data, base64 as stored; callers decode only what they need."""
+        data = self._call(f"get Secret {namespace}/{name}", self.core.read_namespaced_secret, name, namespace)
+        return dict(data.get("data") or {})

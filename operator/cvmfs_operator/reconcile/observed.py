@@ -1,0 +1,98 @@
+"""What the operator observed about one Transaction: plain data the decisions are made from."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cvmfs_operator.api.types import Repository, Transaction
+from cvmfs_operator.render import names
+
+
+@dataclass(frozen=True)
+class PodView:
+    """The facts about a publisher pod that matter to decisions."""
+
+    name: str
+    attempt: int
+    phase: str  # Pending, Running, Succeeded, Failed, Unknown
+    reason: str | None = None  # pod-level reason, e.g. DeadlineExceeded, Evicted
+    message: str | None = None
+    exit_code: int | None = None
+    container_reason: str | None = None  # e.g. OOMKilled, Error, Completed
+    termination_message: str | None = None
+    created: datetime.datetime | None = None
+    deleting: bool = False
+
+    @property
+    def terminated(self) -> bool:
+        return self.phase in ("Succeeded", "Failed")
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """A not-yet-finished Transaction of a repository, as ordered in its FIFO queue."""
+
+    created: str  # RFC 3339 creationTimestamp; sorts chronologically as text
+    namespace: str
+    name: str
+    uid: str
+
+    @property
+    def holder(self) -> str:
+        return names.holder_identity(self.namespace, self.name, self.uid)
+
+    def sort_key(self) -> tuple[str, str, str]:
+        return (self.created, self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class Stratum0View:
+    """What the repository itself says about this Transaction's tag (read from S3 or HTTP)."""
+
+    revision: int | None = None
+    root_hash: str | None = None
+    reflog_hash: str | None = None
+    tag_revision: int | None = None  # revision the tag points to; None if the tag is absent
+    tag_hash: str | None = None
+    error: str | None = None  # why the repository could not be read
+
+
+@dataclass(frozen=True)
+class Observed:
+    transaction: Transaction
+    repository: Repository | None
+    lock_holder: str | None  # holderIdentity of the repository Lease; None when free
+    lock_age: float | None  # seconds since the Lease was acquired
+    holder_alive: bool  # the holder is an unfinished Transaction or still has a live pod
+    pods: Sequence[PodView]
+    queue: Sequence[QueueEntry]  # unfinished Transactions of the same repository
+    now: datetime.datetime
+    reconcile_interval: float
+    stratum0: Stratum0View | None = None  # read only when a decision needs it
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def me(self) -> str:
+        meta = self.transaction["metadata"]
+        return names.holder_identity(meta["namespace"], meta["name"], meta["uid"])
+
+    @property
+    def holds_lock(self) -> bool:
+        return self.lock_holder == self.me
+
+
+def rfc3339(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str | None) -> datetime.datetime | None:
+    if not text:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)

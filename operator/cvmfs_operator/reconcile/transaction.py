@@ -1,0 +1,328 @@
+"""The next step for one Transaction, decided from observed state only.
+
+Level-triggered: ``decide`` looks at the Transaction, its Repository, the repository lock, the
+publisher pods and the queue, and returns the single next action. The handler performs it,
+observes again and repeats until the answer is :class:`Wait` or :class:`Done`. Every action is
+idempotent, so a restarted operator resumes from whatever the API server holds.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+from cvmfs_operator.api import phases
+from cvmfs_operator.api.phases import Phase
+from cvmfs_operator.api.types import TransactionStatus
+from cvmfs_operator.reconcile import results
+from cvmfs_operator.reconcile.observed import Observed, PodView, parse_time, rfc3339
+from cvmfs_operator.render import transaction as effective
+
+DEADLINE_GRACE_SECONDS = 120.0  # the kubelet enforces activeDeadlineSeconds; this catches stuck pods
+STALE_LOCK_SECONDS = 60.0  # a lock whose holder is gone is broken only after this long
+
+
+@dataclass(frozen=True)
+class SetStatus:
+    status: TransactionStatus
+    event: str | None = None  # a short line for the Transaction's Events
+    warning: bool = False
+    repository: dict[str, Any] | None = None  # Repository status fields to record with it
+
+
+@dataclass(frozen=True)
+class AcquireLock:
+    pass
+
+
+@dataclass(frozen=True)
+class BreakLock:
+    holder: str
+
+
+@dataclass(frozen=True)
+class ReleaseLock:
+    pass
+
+
+@dataclass(frozen=True)
+class ReadStratum0:
+    """Read the repository (manifest, tag) before deciding: exactly-once needs the truth."""
+
+
+@dataclass(frozen=True)
+class CreatePod:
+    attempt: int
+
+
+@dataclass(frozen=True)
+class DeletePod:
+    name: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Done:
+    pass
+
+
+Action = (SetStatus | AcquireLock | BreakLock | ReleaseLock | ReadStratum0 | CreatePod | DeletePod
+          | Wait | Done)
+
+
+@dataclass(frozen=True)
+class _Desired:
+    phase: Phase
+    reason: str
+    message: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def _status(obs: Observed, want: _Desired) -> TransactionStatus:
+    txn = obs.transaction
+    current = txn.get("status", {})
+    generation = txn["metadata"].get("generation")
+    status: dict[str, Any] = {
+        "phase": want.phase.value,
+        "reason": want.reason,
+        "message": want.message,
+        "tag": effective.effective_tag(txn),
+        "conditions": phases.conditions(want.phase, want.reason, want.message, now=rfc3339(obs.now),
+                                        generation=generation, previous=current.get("conditions")),
+    }
+    if generation is not None:
+        status["observedGeneration"] = generation
+    status.update(want.fields)
+    return status  # type: ignore[return-value]
+
+
+def _differs(current: TransactionStatus, desired: TransactionStatus) -> bool:
+    for key, value in desired.items():
+        if key == "conditions":
+            old = {(c["type"], c["status"], c["reason"], c["message"]) for c in current.get("conditions", [])}
+            new = {(c["type"], c["status"], c["reason"], c["message"]) for c in desired.get("conditions", [])}
+            if old != new:
+                return True
+        elif current.get(key) != value:
+            return True
+    return False
+
+
+def _set(obs: Observed, want: _Desired, event: str | None = None, *, warning: bool = False,
+         repository: dict[str, Any] | None = None) -> SetStatus | None:
+    current = obs.transaction.get("status", {})
+    phases.check_transition(phases.parse(current.get("phase")), want.phase)
+    desired = _status(obs, want)
+    if not _differs(current, desired):
+        return None
+    return SetStatus(desired, event, warning, repository)
+
+
+def decide(obs: Observed) -> Action:
+    current = obs.transaction.get("status", {})
+    phase = phases.parse(current.get("phase"))
+    if phase.terminal:
+        return _after_finish(obs, phase)
+    latest = max(obs.pods, key=lambda p: p.attempt) if obs.pods else None
+    attempts = int(current.get("attempts") or 0)
+    if latest is not None and latest.attempt > attempts:
+        return _adopt(obs, latest)
+    if latest is not None and not latest.terminated:
+        return _watch_running(obs, latest)
+    if latest is not None and latest.attempt == attempts and _unrecorded(obs, latest):
+        return _record(obs, latest)
+    for pod in obs.pods:  # pods of recorded failed attempts are not kept while retrying
+        return DeletePod(pod.name, f"attempt {pod.attempt} ended and was recorded")
+    return _start_or_queue(obs, phase, attempts)
+
+
+def _last_failure(obs: Observed) -> dict[str, Any]:
+    failure = obs.transaction.get("status", {}).get("lastFailure")
+    return dict(failure) if failure else {}
+
+
+def _unrecorded(obs: Observed, pod: PodView) -> bool:
+    return bool(_last_failure(obs).get("attempt") != pod.attempt)
+
+
+def _adopt(obs: Observed, pod: PodView) -> Action:
+    """A pod exists for an attempt the status does not know yet (a restart after create)."""
+    started = rfc3339(pod.created or obs.now)
+    want = _Desired(Phase.RUNNING, "Publishing", f"publisher pod {pod.name} (attempt {pod.attempt})",
+                    {"attempts": pod.attempt, "podName": pod.name, "queuePosition": None,
+                     "startTime": obs.transaction.get("status", {}).get("startTime") or started})
+    action = _set(obs, want, f"Started publisher pod {pod.name} (attempt {pod.attempt})")
+    return action or Wait(obs.reconcile_interval)
+
+
+def _watch_running(obs: Observed, pod: PodView) -> Action:
+    start = pod.created or parse_time(obs.transaction.get("status", {}).get("startTime"))
+    limit = effective.timeout_seconds(obs.transaction) + DEADLINE_GRACE_SECONDS
+    if start is not None and (obs.now - start).total_seconds() > limit and not pod.deleting:
+        want = _Desired(Phase.FAILED, "DeadlineExceeded",
+                        f"publisher pod {pod.name} did not finish within spec.timeoutSeconds",
+                        {"completionTime": rfc3339(obs.now), "podName": pod.name})
+        return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
+    return Wait(obs.reconcile_interval)
+
+
+def _record(obs: Observed, pod: PodView) -> Action:
+    outcome = results.classify(pod)
+    txn = obs.transaction
+    result = outcome.result
+    fields: dict[str, Any] = {"logTail": outcome.log_tail, "podName": pod.name}
+    if result is not None:
+        fields.update({
+            "revisionBefore": result["revisionBefore"],
+            "durations": dict(result["durations"]),
+        })
+    if outcome.succeeded and result is not None:
+        fields.update({
+            "revisionAfter": result["revisionAfter"],
+            "rootHash": result["rootHash"],
+            "reflogChecksum": result["reflogChecksum"],
+            "completionTime": rfc3339(obs.now),
+        })
+        repo_fields = {
+            "revision": result["revisionAfter"],
+            "rootHash": result["rootHash"],
+            "lastPublishTime": rfc3339(obs.now),
+        }
+        if result["reflogChecksum"]:
+            repo_fields["reflogChecksum"] = result["reflogChecksum"]
+        want = _Desired(Phase.SUCCEEDED, outcome.reason, outcome.message, fields)
+        return _set(obs, want, f"Published revision {result['revisionAfter']}", repository=repo_fields) \
+            or Wait(obs.reconcile_interval)
+    if outcome.cancelled:
+        fields["completionTime"] = rfc3339(obs.now)
+        want = _Desired(Phase.CANCELLED, outcome.reason, outcome.message, fields)
+        return _set(obs, want, outcome.message, warning=True) or Wait(obs.reconcile_interval)
+    fields["lastFailure"] = {"attempt": pod.attempt, "reason": outcome.reason, "message": outcome.message}
+    if outcome.retryable and pod.attempt <= effective.backoff_limit(txn):
+        want = _Desired(Phase.RUNNING, "Retrying", f"attempt {pod.attempt} failed ({outcome.message}); "
+                        f"retrying ({pod.attempt}/{effective.backoff_limit(txn)} retries used)", fields)
+        return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
+    fields["completionTime"] = rfc3339(obs.now)
+    want = _Desired(Phase.FAILED, outcome.reason, outcome.message, fields)
+    return _set(obs, want, outcome.message, warning=True) or Wait(obs.reconcile_interval)
+
+
+def _refusal(obs: Observed) -> _Desired | None:
+    """Checks a Transaction must pass before it may queue; reasons name the offending field."""
+    txn, repo = obs.transaction, obs.repository
+    assert repo is not None
+    namespace = txn["metadata"]["namespace"]
+    allowed = repo["spec"].get("allowedNamespaces", [])
+    fqrn = repo["metadata"]["name"]
+    if "*" not in allowed and namespace not in allowed:
+        return _Desired(Phase.FAILED, "NamespaceNotAllowed",
+                        f"Repository {fqrn} does not list namespace {namespace!r} in spec.allowedNamespaces")
+    kind = effective.payload_kind(txn)
+    if kind is None:
+        return _Desired(Phase.FAILED, "InvalidPayload",
+                        "spec.payload must set exactly one of tarball, stage, remove, script")
+    publisher = repo["spec"].get("publisher", {})
+    if kind == "script" and not publisher.get("allowScripts", False):
+        return _Desired(Phase.FAILED, "ScriptsNotAllowed",
+                        f"spec.payload.script is refused: Repository {fqrn} does not set "
+                        "spec.publisher.allowScripts")
+    if kind == "tarball" and txn["spec"]["payload"]["tarball"]["url"].startswith("s3://") \
+            and "s3" not in repo["spec"]["stratum0"]:
+        return _Desired(Phase.FAILED, "InvalidPayload",
+                        f"spec.payload.tarball.url is an s3:// URL but Repository {fqrn} has no S3 storage")
+    return None
+
+
+def _queue_position(obs: Observed) -> int | None:
+    ahead = 0
+    for entry in sorted(obs.queue, key=lambda e: e.sort_key()):
+        if entry.holder == obs.me:
+            return ahead + 1
+        if entry.holder != obs.lock_holder:
+            ahead += 1
+    return None
+
+
+def _start_or_queue(obs: Observed, phase: Phase, attempts: int) -> Action:
+    txn = obs.transaction
+    if obs.repository is None:
+        if phase is Phase.RUNNING:
+            want = _Desired(Phase.FAILED, "RepositoryNotFound",
+                            f"Repository {txn['spec']['repository']} was deleted while publishing",
+                            {"completionTime": rfc3339(obs.now)})
+            return _set(obs, want, want.message, warning=True) or ReleaseLock()
+        want = _Desired(Phase.PENDING, "RepositoryNotFound",
+                        f"waiting for Repository {txn['spec']['repository']}, which does not exist",
+                        {"queuePosition": None})
+        return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
+    refusal = _refusal(obs)
+    if refusal is not None:
+        refusal.fields["completionTime"] = rfc3339(obs.now)
+        return _set(obs, refusal, refusal.message, warning=True) or Wait(obs.reconcile_interval)
+    if attempts > 0:
+        failure = _last_failure(obs)
+        if failure.get("attempt") != attempts:
+            # The pod of the latest attempt vanished without a result being recorded.
+            message = f"publisher pod of attempt {attempts} disappeared without a result"
+            lost = {"attempt": attempts, "reason": "PodLost", "message": message}
+            want = _Desired(Phase.RUNNING, "PodLost", message, {"lastFailure": lost})
+            return _set(obs, want, message, warning=True) or Wait(obs.reconcile_interval)
+        if attempts > effective.backoff_limit(txn):
+            want = _Desired(Phase.FAILED, str(failure.get("reason", "Failed")),
+                            f"gave up after {attempts} attempts: {failure.get('message', '')!s}",
+                            {"completionTime": rfc3339(obs.now)})
+            return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
+    if obs.holds_lock:
+        return CreatePod(attempts + 1)
+    position = _queue_position(obs)
+    if position is None:  # not yet in this replica's queue index; look again shortly
+        return Wait(min(1.0, obs.reconcile_interval))
+    if position == 1 and obs.lock_holder is None:
+        return AcquireLock()
+    if position == 1 and obs.lock_holder is not None and not obs.holder_alive \
+            and (obs.lock_age or 0.0) > STALE_LOCK_SECONDS:
+        return BreakLock(obs.lock_holder)
+    holder = "" if obs.lock_holder is None else f" behind {obs.lock_holder.rsplit('/', 1)[0]}"
+    want = _Desired(Phase.QUEUED, "Queued", f"position {position} in the queue of "
+                    f"{txn['spec']['repository']}{holder}", {"queuePosition": position})
+    return _set(obs, want) or Wait(obs.reconcile_interval)
+
+
+def _after_finish(obs: Observed, phase: Phase) -> Action:
+    live = [p for p in obs.pods if not p.terminated]
+    for pod in live:
+        if not pod.deleting:
+            return DeletePod(pod.name, f"the Transaction is {phase}")
+    if live:
+        return Wait(min(2.0, obs.reconcile_interval))  # the lock is released only once pods are gone
+    if obs.holds_lock:
+        return ReleaseLock()
+    ttl = effective.ttl_after_finished(obs.transaction)
+    finished = parse_time(obs.transaction.get("status", {}).get("completionTime")) or obs.now
+    for pod in obs.pods:
+        keep = phase is not Phase.SUCCEEDED and ttl is not None
+        remaining = (finished + datetime.timedelta(seconds=ttl or 0) - obs.now).total_seconds()
+        if keep and remaining > 0:
+            return Wait(remaining)
+        return DeletePod(pod.name, "finished" if not keep else "ttlSecondsAfterFinished elapsed")
+    return Done()
+
+
+def decide_deletion(obs: Observed) -> Action:
+    """The Transaction is being deleted: stop its pods, then release the lock once they are gone."""
+    for pod in obs.pods:
+        if not pod.terminated and not pod.deleting:
+            return DeletePod(pod.name, "the Transaction is being deleted")
+    if any(not pod.terminated for pod in obs.pods):
+        return Wait(1.0)
+    if obs.holds_lock:
+        return ReleaseLock()
+    for pod in obs.pods:
+        return DeletePod(pod.name, "the Transaction is being deleted")
+    return Done()
