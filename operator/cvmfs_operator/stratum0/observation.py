@@ -1,0 +1,38 @@
+"""One look at a repository: its manifest and whitelist, each either parsed or the error met.
+
+:func:`observe` is the only I/O step of the health check (through any
+:class:`~cvmfs_operator.stratum0.reader.Stratum0Reader`); it never raises a
+:class:`Stratum0Error`, it records it, so :mod:`health` can stay pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cvmfs_operator.stratum0.errors import AccessDenied, BucketMissing, Stratum0Error, Unreachable
+from cvmfs_operator.stratum0.manifest import Manifest
+from cvmfs_operator.stratum0.reader import Stratum0Reader
+from cvmfs_operator.stratum0.whitelist import Whitelist
+
+# After these, reading the next object cannot succeed either: don't wait for a second failure.
+_TRANSPORT_ERRORS = (Unreachable, AccessDenied, BucketMissing)
+
+
+@dataclass(frozen=True)
+class Observation:
+    manifest: Manifest | Stratum0Error
+    whitelist: Whitelist | Stratum0Error | None  # None when not read (the manifest read failed hard)
+
+
+def observe(reader: Stratum0Reader) -> Observation:
+    try:
+        manifest: Manifest | Stratum0Error = reader.manifest()
+    except Stratum0Error as error:
+        manifest = error
+        if isinstance(error, _TRANSPORT_ERRORS):
+            return Observation(manifest=error, whitelist=None)
+    try:
+        whitelist: Whitelist | Stratum0Error = reader.whitelist()
+    except Stratum0Error as error:
+        whitelist = error
+    return Observation(manifest=manifest, whitelist=whitelist)
