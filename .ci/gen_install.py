@@ -54,7 +54,9 @@ KIND_ORDER = list(FILE_OF_KIND)
 # Labels that describe a Helm release; objects applied with kubectl carry none of them.
 HELM_ONLY_LABELS = ("helm.sh/chart",)
 MANAGED_BY = "app.kubernetes.io/managed-by"
-DIFF_LINES = 30  # unified-diff lines shown per modified file in --check
+DIFF_LINES = 30
+# libyaml's loader when present (the CRDs are large); dumping stays pure-Python for stable output.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # unified-diff lines shown per modified file in --check
 
 
 class GeneratorError(Exception):
@@ -95,7 +97,7 @@ def source_crds(root: Path) -> dict[str, str]:
     for path in sorted((root / SOURCE_CRDS).glob("*.yaml")):
         text = path.read_text(encoding="utf-8")
         try:
-            documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+            documents = [doc for doc in yaml.load_all(text, Loader=_LOADER) if doc is not None]
         except yaml.YAMLError as exc:
             raise GeneratorError(f"{SOURCE_CRDS / path.name} is not valid YAML: {exc}") from None
         if not documents:
@@ -121,7 +123,7 @@ def render_chart(
     for template in sorted(rendered):
         if template.endswith("NOTES.txt"):
             continue
-        for doc in yaml.safe_load_all(rendered[template]):
+        for doc in yaml.load_all(rendered[template], Loader=_LOADER):
             if doc is None:
                 continue
             if not isinstance(doc, dict) or "kind" not in doc:
