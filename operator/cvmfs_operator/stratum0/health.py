@@ -63,6 +63,8 @@ def assess_health(result: Observation | Stratum0Error, *, now: datetime.datetime
     ``previous`` are the current conditions (their ``lastTransitionTime`` is kept when a status
     does not change); ``fqrn`` enables the check that the objects belong to this repository.
     """
+    if now.tzinfo is None:
+        raise ValueError("naive datetime: pass a timezone-aware 'now'")
     observation = result if isinstance(result, Observation) else Observation(result, None)
     manifest = observation.manifest if isinstance(observation.manifest, Manifest) else None
     whitelist = observation.whitelist if isinstance(observation.whitelist, Whitelist) else None
