@@ -1,0 +1,86 @@
+"""Pure checks of a decoded PublisherConfig, before anything is written (InvalidInput)."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+from cvmfs_operator.api.contract import ErrorClass, PublisherConfig
+from cvmfs_operator.api.types import PAYLOAD_KINDS, PayloadKind
+from cvmfs_operator.publisher.errors import PublisherError
+
+FQRN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,59}$")
+TAG = re.compile(r"^[^\s]{1,255}$")
+
+
+def invalid(message: str) -> PublisherError:
+    return PublisherError(ErrorClass.INVALID_INPUT, "configure", message)
+
+
+def normalise_path(path: str) -> str:
+    """The transaction path: absolute, no ``..``, no trailing slash (``/`` for the root)."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise invalid("path must be an absolute path inside the repository")
+    if ".." in path.split("/"):
+        raise invalid("path must not contain '..'")
+    return posixpath.normpath(path).replace("//", "/")
+
+
+def confined(relative: str, what: str) -> str:
+    """A path relative to the transaction path that stays inside it (``..`` and ``/`` refused)."""
+    if not isinstance(relative, str) or not relative.strip("/"):
+        raise invalid(f"{what} must name something below the transaction path")
+    if relative.startswith("/"):
+        raise invalid(f"{what} {relative!r} must be relative to the transaction path")
+    parts = relative.split("/")
+    if ".." in parts or "\x00" in relative:
+        raise invalid(f"{what} {relative!r} leaves the transaction path")
+    return posixpath.normpath(relative)
+
+
+def payload_kind(config: PublisherConfig) -> PayloadKind:
+    payload = config.get("payload")
+    if not isinstance(payload, dict) or len(payload) != 1:
+        raise invalid("payload must have exactly one kind: " + ", ".join(PAYLOAD_KINDS))
+    (kind,) = payload
+    for known in PAYLOAD_KINDS:
+        if kind == known:
+            return known
+    raise invalid(f"unknown payload kind {kind!r}; expected one of {', '.join(PAYLOAD_KINDS)}")
+
+
+def validate(config: PublisherConfig) -> PayloadKind:
+    """Check everything that needs no file system; return the payload kind."""
+    if not FQRN.match(str(config.get("fqrn", ""))):
+        raise invalid("fqrn is not a valid repository name")
+    if ("s3" in config) == ("gateway" in config):
+        raise invalid("exactly one of s3 and gateway must be given")
+    if not TAG.match(str(config.get("tagName", ""))):
+        raise invalid("tagName must be non-empty and contain no whitespace")
+    if not str(config.get("stratum0Url", "")).startswith(("http://", "https://")):
+        raise invalid("stratum0Url must be an http(s) URL")
+    normalise_path(config["path"])
+    kind = payload_kind(config)
+    payload = config["payload"]
+    if kind == "tarball":
+        url = str(payload["tarball"].get("url", ""))
+        if url.startswith("s3://"):
+            if "s3" not in config:
+                raise invalid("an s3:// tarball needs the repository's S3 endpoint")
+            bucket, _, key = url[len("s3://"):].partition("/")
+            if not bucket or not key:
+                raise invalid("tarball url must be s3://bucket/key")
+        elif not url.startswith(("http://", "https://")):
+            raise invalid("tarball url must be http(s):// or s3://")
+    elif kind == "remove":
+        paths = payload["remove"].get("paths")
+        if not isinstance(paths, list) or not paths:
+            raise invalid("remove.paths must be a non-empty list")
+        for relative in paths:
+            confined(relative, "remove path")
+    elif kind == "script":
+        if not config.get("allowScripts", False):
+            raise invalid("the repository does not allow script payloads")
+        if not isinstance(payload["script"].get("source"), str):
+            raise invalid("script.source must be a string")
+    return kind
