@@ -25,6 +25,8 @@ class PodView:
     termination_message: str | None = None
     created: datetime.datetime | None = None
     deleting: bool = False
+    stage_exit_code: int | None = None  # the unprivileged stage init container, when it ended
+    stage_message: str | None = None
 
     @property
     def terminated(self) -> bool:
@@ -96,3 +98,45 @@ def parse_time(text: str | None) -> datetime.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
+
+
+def pod_view(pod: Mapping[str, Any], attempt_label: str) -> PodView:
+    """Read a Pod manifest (as the API returns it) into the facts decisions use."""
+    meta = pod.get("metadata", {})
+    status = pod.get("status") or {}
+    try:
+        attempt = int((meta.get("labels") or {}).get(attempt_label, "0"))
+    except ValueError:
+        attempt = 0
+    exit_code: int | None = None
+    container_reason: str | None = None
+    message: str | None = None
+    for container in status.get("containerStatuses") or []:
+        if container.get("name") != "publisher":
+            continue
+        terminated = (container.get("state") or {}).get("terminated")
+        if terminated:
+            exit_code = terminated.get("exitCode")
+            container_reason = terminated.get("reason")
+            message = terminated.get("message")
+    stage_exit_code: int | None = None
+    stage_message: str | None = None
+    for container in status.get("initContainerStatuses") or []:
+        terminated = (container.get("state") or {}).get("terminated")
+        if container.get("name") == "stage" and terminated:
+            stage_exit_code = terminated.get("exitCode")
+            stage_message = terminated.get("message")
+    return PodView(
+        name=str(meta.get("name", "")),
+        attempt=attempt,
+        phase=str(status.get("phase") or "Pending"),
+        reason=status.get("reason"),
+        message=status.get("message"),
+        exit_code=exit_code,
+        container_reason=container_reason,
+        termination_message=message,
+        created=parse_time(meta.get("creationTimestamp")),
+        deleting=bool(meta.get("deletionTimestamp")),
+        stage_exit_code=stage_exit_code,
+        stage_message=stage_message,
+    )

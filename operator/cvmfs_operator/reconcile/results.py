@@ -52,6 +52,9 @@ def classify(pod: PodView) -> AttemptOutcome:
                        f"publisher pod {pod.name} ran past spec.timeoutSeconds and was stopped")
     if pod.reason == "Evicted":
         return _failed("Evicted", f"publisher pod {pod.name} was evicted: {pod.message or 'no message'}")
+    if pod.stage_exit_code not in (None, 0):
+        return _failed("StageFailed", f"the stage container of pod {pod.name} failed with exit code "
+                       f"{pod.stage_exit_code}; nothing was published", (pod.stage_message or "").splitlines())
     text = (pod.termination_message or "").strip()
     if text.startswith("{"):
         try:

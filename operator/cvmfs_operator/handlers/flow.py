@@ -1,0 +1,194 @@
+"""Observe → decide → act, for one Transaction, until the decision is to wait or stop.
+
+Runs in a worker thread (the Kubernetes client is synchronous). Every action is idempotent and
+followed by a fresh observation, so a crash between any two steps resumes correctly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+from collections.abc import Callable, Sequence
+
+from cvmfs_operator.api.types import Transaction
+from cvmfs_operator.clients.errors import AlreadyExists, NotFound
+from cvmfs_operator.handlers.runtime import Logger, Runtime
+from cvmfs_operator.reconcile import transaction as decisions
+from cvmfs_operator.reconcile.observed import (
+    Observed,
+    QueueEntry,
+    Stratum0View,
+    parse_time,
+    pod_view,
+)
+from cvmfs_operator.render import names
+from cvmfs_operator.render.lock import render_lock
+from cvmfs_operator.render.pod import PodInputs, render_pod
+
+MAX_STEPS = 12
+
+QueueLookup = Callable[[str], Sequence[QueueEntry]]
+Stratum0Reader = Callable[[Runtime, Transaction], Stratum0View]
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def observe(rt: Runtime, txn: Transaction, queue: QueueLookup,
+            stratum0: Stratum0View | None = None) -> Observed:
+    meta = txn["metadata"]
+    fqrn = txn["spec"]["repository"]
+    repo = rt.kube.get_repository(fqrn)
+    lease = rt.kube.get_lease(rt.settings.namespace, names.lock_name(fqrn))
+    holder = (lease or {}).get("spec", {}).get("holderIdentity") if lease else None
+    now = _now()
+    acquired = parse_time((lease or {}).get("spec", {}).get("acquireTime"))
+    entries = list(queue(fqrn))
+    pods = rt.kube.list_pods(rt.settings.namespace, {names.LABEL_TRANSACTION_UID: meta["uid"]})
+    alive = True
+    if holder is not None and holder != names.holder_identity(meta["namespace"], meta["name"], meta["uid"]):
+        alive = any(entry.holder == holder for entry in entries) or _holder_has_pods(rt, holder)
+    return Observed(
+        transaction=txn,
+        repository=repo,
+        lock_holder=holder,
+        lock_age=(now - acquired).total_seconds() if acquired else None,
+        holder_alive=alive,
+        pods=[pod_view(pod, names.LABEL_ATTEMPT) for pod in pods],
+        queue=entries,
+        now=now,
+        reconcile_interval=rt.settings.reconcile_interval,
+        stratum0=stratum0,
+    )
+
+
+def _holder_has_pods(rt: Runtime, holder: str) -> bool:
+    uid = holder.rsplit("/", 1)[-1]
+    pods = rt.kube.list_pods(rt.settings.namespace, {names.LABEL_TRANSACTION_UID: uid})
+    return any(pod_view(p, names.LABEL_ATTEMPT).phase not in ("Succeeded", "Failed") for p in pods)
+
+
+def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger: Logger,
+              read_stratum0: Stratum0Reader | None = None, *, deleting: bool = False) -> decisions.Action:
+    """Drive one Transaction as far as it can go now; returns the final Wait or Done."""
+    stratum0: Stratum0View | None = None
+    for _ in range(MAX_STEPS):
+        txn = rt.kube.get_transaction(namespace, name)
+        if txn is None:
+            return decisions.Done()
+        obs = observe(rt, txn, queue, stratum0)
+        action = decisions.decide_deletion(obs) if deleting else decisions.decide(obs)
+        if isinstance(action, decisions.Wait | decisions.Done):
+            return action
+        if isinstance(action, decisions.ReadStratum0):
+            if read_stratum0 is None:
+                stratum0 = Stratum0View(error="no Stratum 0 reader configured")
+            else:
+                stratum0 = read_stratum0(rt, txn)
+            continue
+        _act(rt, obs, action, logger)
+    return decisions.Wait(0.5)
+
+
+def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger) -> None:
+    txn = obs.transaction
+    meta = txn["metadata"]
+    fqrn = txn["spec"]["repository"]
+    ns = rt.settings.namespace
+    match action:
+        case decisions.SetStatus(status=status, event=event, warning=warning, repository=repo_fields):
+            rt.kube.patch_transaction_status(meta["namespace"], meta["name"], status)
+            if repo_fields and obs.repository is not None:
+                rt.kube.patch_repository_status(fqrn, repo_fields)
+            if event:
+                (logger.warning if warning else logger.info)("%s", event)
+            _count_finished(rt, obs, status)
+            _update_queue_length(rt, obs)
+        case decisions.AcquireLock():
+            lock = render_lock(fqrn, ns, obs.me, obs.now)
+            try:
+                rt.kube.create_lease(lock)
+            except AlreadyExists:
+                return  # someone else took it first: the next observation queues us
+            logger.info("Acquired the lock of repository %s", fqrn)
+        case decisions.BreakLock(holder=holder):
+            lease = rt.kube.get_lease(ns, names.lock_name(fqrn))
+            if lease and lease.get("spec", {}).get("holderIdentity") == holder:
+                rt.kube.delete_lease(ns, names.lock_name(fqrn), lease["metadata"].get("uid"))
+                logger.warning("Broke the lock of repository %s held by %s, which no longer exists",
+                               fqrn, holder)
+        case decisions.ReleaseLock():
+            _release(rt, obs, logger)
+        case decisions.CreatePod(attempt=attempt):
+            _create_pod(rt, obs, attempt, logger)
+        case decisions.DeletePod(name=pod_name, why=why):
+            rt.kube.delete_pod(ns, pod_name)
+            logger.info("Deleted publisher pod %s: %s", pod_name, why)
+
+
+def _create_pod(rt: Runtime, obs: Observed, attempt: int, logger: Logger) -> None:
+    txn = obs.transaction
+    assert obs.repository is not None
+    repo_status = obs.repository.get("status", {})
+    s0 = obs.stratum0
+    inputs = PodInputs(
+        transaction=txn,
+        repository=obs.repository,
+        namespace=rt.settings.namespace,
+        default_image=rt.settings.publisher_image,
+        attempt=attempt,
+        reflog_checksum=repo_status.get("reflogChecksum") or (s0.reflog_hash if s0 else None),
+        revision_before=(s0.revision if s0 and s0.revision is not None else repo_status.get("revision")),
+    )
+    pod = render_pod(inputs)
+    try:
+        rt.kube.create_pod(pod)
+    except AlreadyExists:
+        return  # created before a restart: the next observation adopts it
+    rt.metrics.pods_started.labels(txn["spec"]["repository"]).inc()
+    meta = txn["metadata"]
+    rt.kube.patch_repository_status(txn["spec"]["repository"], {
+        "activeTransaction": {"namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]},
+    })
+    logger.info("Created publisher pod %s/%s (attempt %d)", rt.settings.namespace,
+                pod["metadata"]["name"], attempt)
+
+
+def _release(rt: Runtime, obs: Observed, logger: Logger) -> None:
+    txn = obs.transaction
+    fqrn = txn["spec"]["repository"]
+    ns = rt.settings.namespace
+    lease = rt.kube.get_lease(ns, names.lock_name(fqrn))
+    if lease and lease.get("spec", {}).get("holderIdentity") == obs.me:
+        rt.kube.delete_lease(ns, names.lock_name(fqrn), lease["metadata"].get("uid"))
+        logger.info("Released the lock of repository %s", fqrn)
+    repo = obs.repository
+    active = repo.get("status", {}).get("activeTransaction") if repo is not None else None
+    if repo is not None and active and active.get("uid") == txn["metadata"]["uid"]:
+        with contextlib.suppress(NotFound):
+            rt.kube.patch_repository_status(fqrn, {"activeTransaction": None})
+    rt.wakeups.notify(fqrn)
+
+
+def _count_finished(rt: Runtime, obs: Observed, status: dict[str, object] | object) -> None:
+    if not isinstance(status, dict):
+        return
+    phase = status.get("phase")
+    if phase not in ("Succeeded", "Failed", "Cancelled"):
+        return
+    fqrn = obs.transaction["spec"]["repository"]
+    rt.metrics.finished.labels(fqrn, phase, str(status.get("reason", ""))).inc()
+    started = parse_time(obs.transaction.get("status", {}).get("startTime"))
+    if phase == "Succeeded" and started is not None:
+        rt.metrics.publish_seconds.labels(fqrn).observe(max(0.0, (obs.now - started).total_seconds()))
+
+
+def _update_queue_length(rt: Runtime, obs: Observed) -> None:
+    if obs.repository is None:
+        return
+    fqrn = obs.repository["metadata"]["name"]
+    waiting = sum(1 for entry in obs.queue if entry.holder != obs.lock_holder)
+    rt.metrics.queue_length.labels(fqrn).set(waiting)
+    if obs.repository.get("status", {}).get("queueLength") != waiting:
+        rt.kube.patch_repository_status(fqrn, {"queueLength": waiting})

@@ -1,0 +1,43 @@
+"""One place that builds the kopf registry: start-up tuning, login, and every handler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+import prometheus_client
+
+from cvmfs_operator.handlers import flow, transactions
+from cvmfs_operator.handlers.runtime import Logger, Runtime
+
+
+def build_registry(rt: Runtime, read_stratum0: flow.Stratum0Reader | None = None) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=registry)
+    async def configure(settings: kopf.OperatorSettings, logger: Logger, **_: Any) -> None:
+        rt.wakeups.bind(asyncio.get_running_loop())
+        settings.peering.standalone = True  # mutual exclusion comes from per-repository Leases
+        settings.posting.level = logging.INFO  # INFO and above become Events on the object
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        settings.networking.request_timeout = 60
+        settings.persistence.finalizer = "cvmfs.cern.ch/publisher-cleanup"
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="cvmfs.cern.ch")
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix="cvmfs.cern.ch", key="last-handled-configuration")
+        settings.execution.max_workers = 32
+        if rt.settings.metrics_port:
+            prometheus_client.start_http_server(rt.settings.metrics_port, registry=rt.metrics.registry)
+            logger.debug("Serving metrics on port %d", rt.settings.metrics_port)
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if rt.settings.api_server:
+            return kopf.ConnectionInfo(server=rt.settings.api_server)
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    transactions.register(registry, rt, read_stratum0)
+    return registry

@@ -1,0 +1,92 @@
+"""kopf wiring for Transactions: a queue index, one daemon per Transaction, and a finalizer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import kopf
+
+from cvmfs_operator.api import phases
+from cvmfs_operator.api.types import GROUP, TRANSACTION_PLURAL, VERSION
+from cvmfs_operator.clients.errors import KubeError
+from cvmfs_operator.handlers import flow
+from cvmfs_operator.handlers.runtime import Logger, Runtime
+from cvmfs_operator.reconcile import transaction as decisions
+from cvmfs_operator.reconcile.observed import QueueEntry
+
+INDEX = "transactions_by_repository"
+ERROR_DELAY = 5.0
+
+
+def _queue_lookup(index: Any) -> flow.QueueLookup:
+    def lookup(fqrn: str) -> Sequence[QueueEntry]:
+        try:
+            return sorted(index.get(fqrn, []), key=lambda e: e.sort_key())
+        except (KeyError, TypeError):
+            return []
+    return lookup
+
+
+def register(registry: kopf.OperatorRegistry, rt: Runtime,
+             read_stratum0: flow.Stratum0Reader | None = None) -> None:
+    resource = (GROUP, VERSION, TRANSACTION_PLURAL)
+
+    @kopf.index(*resource, registry=registry, id=INDEX)
+    def transactions_by_repository(meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status,
+                                   **_: Any) -> dict[str, QueueEntry] | None:
+        """Unfinished Transactions per repository, for FIFO queue positions."""
+        try:
+            phase = phases.parse(status.get("phase"))
+        except phases.IllegalTransition:
+            return None
+        if phase.terminal or meta.get("deletionTimestamp"):
+            return None
+        repository = spec.get("repository")
+        if not isinstance(repository, str):
+            return None
+        return {repository: QueueEntry(
+            created=str(meta.get("creationTimestamp") or ""),
+            namespace=str(meta.get("namespace")), name=str(meta.get("name")), uid=str(meta.get("uid")))}
+
+    @kopf.daemon(*resource, registry=registry, id="publish", cancellation_timeout=10.0)
+    async def publish(stopped: kopf.DaemonStopped, namespace: str | None, name: str, spec: kopf.Spec,
+                      logger: Logger, **kwargs: Any) -> None:
+        """Drive the Transaction through queue, pod and result until it is finished and cleaned up."""
+        lookup = _queue_lookup(kwargs[INDEX])
+        fqrn = str(spec.get("repository"))
+        while not stopped:
+            wake = rt.wakeups.event(fqrn)
+            try:
+                action = await asyncio.to_thread(
+                    flow.reconcile, rt, str(namespace), name, lookup, logger, read_stratum0)
+            except KubeError as exc:
+                rt.metrics.api_errors.labels("kubernetes").inc()
+                logger.warning("Will retry: %s", exc)
+                action = decisions.Wait(ERROR_DELAY)
+            if isinstance(action, decisions.Done):
+                return
+            delay = action.seconds if isinstance(action, decisions.Wait) else 0.5
+            await _sleep(stopped, wake, delay)
+
+    @kopf.on.delete(*resource, registry=registry, id="stop-publisher")
+    def stop_publisher(namespace: str | None, name: str, logger: Logger, **kwargs: Any) -> None:
+        """Stop the Transaction's pod; release the repository lock only once the pod is gone."""
+        try:
+            action = flow.reconcile(rt, str(namespace), name, _queue_lookup(kwargs[INDEX]), logger,
+                                    deleting=True)
+        except KubeError as exc:
+            raise kopf.TemporaryError(str(exc), delay=ERROR_DELAY) from None
+        if isinstance(action, decisions.Wait):
+            raise kopf.TemporaryError("waiting for the publisher pod to stop", delay=action.seconds)
+
+
+async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float) -> None:
+    stop_task = asyncio.ensure_future(stopped.wait())
+    wake_task = asyncio.ensure_future(wake.wait())
+    try:
+        await asyncio.wait({stop_task, wake_task}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop_task.cancel()
+        wake_task.cancel()
