@@ -54,9 +54,9 @@ KIND_ORDER = list(FILE_OF_KIND)
 # Labels that describe a Helm release; objects applied with kubectl carry none of them.
 HELM_ONLY_LABELS = ("helm.sh/chart",)
 MANAGED_BY = "app.kubernetes.io/managed-by"
-DIFF_LINES = 30
+DIFF_LINES = 30  # unified-diff lines shown per modified file in --check
 # libyaml's loader when present (the CRDs are large); dumping stays pure-Python for stable output.
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # unified-diff lines shown per modified file in --check
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class GeneratorError(Exception):

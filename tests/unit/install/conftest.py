@@ -52,14 +52,16 @@ CUSTOM_VALUES: dict[str, Any] = {
         {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
     "podSecurityContext": {"runAsNonRoot": True, "runAsUser": 20000, "runAsGroup": 20000, "fsGroup": 20000,
                            "seccompProfile": {"type": "RuntimeDefault"}},
-    "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
-                        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+    "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                        "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]},
+                        "seccompProfile": {"type": "RuntimeDefault"}},
 }
 
 
 def _load_generator() -> ModuleType:
     spec = importlib.util.spec_from_file_location("gen_install", GENERATOR_PATH)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
