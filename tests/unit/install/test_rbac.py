@@ -23,7 +23,6 @@ CLUSTER_GRANTS: set[Grant] = {
 }
 NAMESPACE_GRANTS: set[Grant] = {
     *{("", "pods", verb) for verb in ("create", "get", "list", "watch", "delete", "patch")},
-    ("", "pods/log", "get"),
     ("", "secrets", "get"),
     *{("coordination.k8s.io", "leases", verb)
       for verb in ("create", "get", "list", "watch", "update", "patch", "delete")},
