@@ -21,7 +21,7 @@ from typing import Any
 
 import celpy
 
-from tests.unit.crds.schema_tools import Schema, apply_defaults, version_schema, walk
+from tests.unit.crds.schema_tools import Schema, apply_defaults, shared_schema, walk
 
 _OLD_SELF = re.compile(r"\boldSelf\b")
 _ENV = celpy.Environment()
@@ -50,7 +50,7 @@ def rules(kind: str) -> list[Rule]:
     """Every rule of the CRD, with the schema path it is attached to."""
     return [
         Rule(kind, node.path, entry["rule"], entry["message"])
-        for node in walk(version_schema(kind))
+        for node in walk(shared_schema(kind))
         for entry in node.schema.get("x-kubernetes-validations", [])
     ]
 
@@ -101,7 +101,7 @@ def _visit(kind: str, schema: Schema, path: str, value: Any, old: Any) -> Iterat
 
 def evaluate(kind: str, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Outcome]:
     """Every rule evaluation for ``obj`` (an update from ``old`` when given)."""
-    schema = version_schema(kind)
+    schema = shared_schema(kind)
     new = apply_defaults(schema, obj)
     previous: Any = _MISSING if old is None else apply_defaults(schema, old)
     return list(_visit(kind, schema, "", new, previous))

@@ -17,6 +17,7 @@ translation in :func:`to_json_schema` handles each of them:
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,15 +42,26 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def crd(kind: str) -> dict[str, Any]:
+@functools.cache
+def _crd(kind: str) -> dict[str, Any]:
     return load_yaml(CRD_FILES[kind])
 
 
-def version_schema(kind: str) -> Schema:
-    """The ``openAPIV3Schema`` of the single served version."""
-    (version,) = crd(kind)["spec"]["versions"]
+def crd(kind: str) -> dict[str, Any]:
+    """The CRD object (a fresh copy: callers may change it)."""
+    return copy.deepcopy(_crd(kind))
+
+
+def shared_schema(kind: str) -> Schema:
+    """The ``openAPIV3Schema`` of the single served version, shared: never change it."""
+    (version,) = _crd(kind)["spec"]["versions"]
     schema: Schema = version["schema"]["openAPIV3Schema"]
     return schema
+
+
+def version_schema(kind: str) -> Schema:
+    """The ``openAPIV3Schema`` of the single served version (a fresh copy)."""
+    return copy.deepcopy(shared_schema(kind))
 
 
 @dataclass(frozen=True)
@@ -152,8 +164,9 @@ KubeValidator = jsonschema.validators.extend(
 )
 
 
+@functools.cache
 def validator(kind: str) -> Any:
-    schema = to_json_schema(version_schema(kind))
+    schema = to_json_schema(shared_schema(kind))
     KubeValidator.check_schema(schema)
     return KubeValidator(schema)
 
@@ -168,7 +181,7 @@ def format_path(parts: Iterable[str | int]) -> str:
 
 def schema_errors(kind: str, obj: dict[str, Any]) -> set[tuple[str, str]]:
     """``{(value path, failing keyword)}`` for every error in ``obj`` (defaults applied first)."""
-    defaulted = apply_defaults(version_schema(kind), obj)
+    defaulted = apply_defaults(shared_schema(kind), obj)
     return {
         (format_path(error.absolute_path), str(error.validator))
         for error in validator(kind).iter_errors(defaulted)
