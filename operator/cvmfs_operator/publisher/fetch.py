@@ -9,8 +9,6 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cvmfs_operator.api.contract import ErrorClass, S3Target
@@ -62,6 +60,9 @@ def _from_http(url: str, sink: IO[bytes]) -> None:
 
 
 def _s3_client(s3: S3Target, credentials: S3Credentials) -> Any:
+    import boto3  # only s3:// tarballs need it; importing it costs most of the start-up time
+    from botocore.config import Config
+
     return boto3.client(
         "s3",
         endpoint_url=s3["endpoint"],
