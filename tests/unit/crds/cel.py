@@ -20,8 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import celpy
+from celpy.adapter import json_to_cel
 
 from tests.unit.crds.schema_tools import Schema, apply_defaults, shared_schema, walk
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
 
 _OLD_SELF = re.compile(r"\boldSelf\b")
 _ENV = celpy.Environment()
@@ -61,9 +67,9 @@ def _program(rule: str) -> Any:
 
 
 def _run(rule: Rule, at: str, value: Any, old: Any) -> bool:
-    activation = {"self": celpy.json_to_cel(value)}
+    activation = {"self": json_to_cel(value)}
     if rule.transition:
-        activation["oldSelf"] = celpy.json_to_cel(old)
+        activation["oldSelf"] = json_to_cel(old)
     result = _program(rule.rule).evaluate(activation)
     if not isinstance(result, celpy.celtypes.BoolType):
         raise AssertionError(f"{rule.kind} rule {rule.rule!r} at {at} did not give a bool: {result!r}")
@@ -73,30 +79,30 @@ def _run(rule: Rule, at: str, value: Any, old: Any) -> bool:
 _MISSING = object()
 
 
-def _visit(kind: str, schema: Schema, path: str, value: Any, old: Any) -> Iterator[Outcome]:
+def _visit(kind: str, schema: Schema, where: str, at: str, value: Any, old: Any) -> Iterator[Outcome]:
+    """Rules at schema path ``where`` for the value at value path ``at``, then the children's."""
     for entry in schema.get("x-kubernetes-validations", []):
-        rule = Rule(kind, path, entry["rule"], entry["message"])
+        rule = Rule(kind, where, entry["rule"], entry["message"])
         if rule.transition and old is _MISSING:
             continue
-        yield Outcome(rule, path, _run(rule, path, value, old))
+        yield Outcome(rule, at, _run(rule, at, value, old))
     if isinstance(value, dict):
         props = schema.get("properties", {})
         for name, child in props.items():
             if name in value:
                 old_child = old.get(name, _MISSING) if isinstance(old, dict) else _MISSING
-                sub = f"{path}.{name}" if path else name
-                yield from _visit(kind, child, sub, value[name], old_child)
+                yield from _visit(kind, child, _join(where, name), _join(at, name), value[name], old_child)
         extra = schema.get("additionalProperties")
         if isinstance(extra, dict):
             for name, item in value.items():
                 if name not in props:
                     old_item = old.get(name, _MISSING) if isinstance(old, dict) else _MISSING
-                    yield from _visit(kind, extra, f"{path}.{name}", item, old_item)
+                    yield from _visit(kind, extra, f"{where}{{*}}", _join(at, name), item, old_item)
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         # List items are not correlated with the old object here (our lists are atomic or sets
         # of scalars), so transition rules below arrays never run: structural checks forbid them.
         for index, item in enumerate(value):
-            yield from _visit(kind, schema["items"], f"{path}[{index}]", item, _MISSING)
+            yield from _visit(kind, schema["items"], f"{where}[*]", f"{at}[{index}]", item, _MISSING)
 
 
 def evaluate(kind: str, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Outcome]:
@@ -104,7 +110,7 @@ def evaluate(kind: str, obj: dict[str, Any], old: dict[str, Any] | None = None) 
     schema = shared_schema(kind)
     new = apply_defaults(schema, obj)
     previous: Any = _MISSING if old is None else apply_defaults(schema, old)
-    return list(_visit(kind, schema, "", new, previous))
+    return list(_visit(kind, schema, "", "", new, previous))
 
 
 def violations(kind: str, obj: dict[str, Any], old: dict[str, Any] | None = None) -> set[tuple[str, str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.unit.crds.schema_tools import Schema, to_json_schema, walk
+from tests.unit.crds.schema_tools import KubeValidator, Schema, apply_defaults, to_json_schema, walk
 
 TYPES = {"object", "array", "string", "integer", "number", "boolean"}
 JUNCTORS = ("anyOf", "allOf", "oneOf", "not")
@@ -49,12 +49,19 @@ def _shape_problems(path: str, node: Schema) -> list[str]:
     list_type = node.get("x-kubernetes-list-type")
     if list_type not in (None, "atomic", "set", "map"):
         problems.append(f"{path}: unknown x-kubernetes-list-type {list_type!r}")
-    if list_type == "set" and node.get("items", {}).get("type") not in ("string", "integer", "number", "boolean"):
+    if list_type == "set" and node.get("items", {}).get("type") not in (
+        "string",
+        "integer",
+        "number",
+        "boolean",
+    ):
         problems.append(f"{path}: a set needs scalar items")
     if list_type == "map":
         items = node.get("items", {})
         for key in node.get("x-kubernetes-list-map-keys", []):
-            if key not in items.get("required", []) and "default" not in items.get("properties", {}).get(key, {}):
+            if key not in items.get("required", []) and "default" not in items.get("properties", {}).get(
+                key, {}
+            ):
                 problems.append(f"{path}: list map key {key!r} must be required or defaulted")
     if "uniqueItems" in node:
         problems.append(f"{path}: uniqueItems is refused by the API server; use x-kubernetes-list-type")
@@ -88,14 +95,18 @@ def _rule_problems(path: str, node: Schema, under_array: bool) -> list[str]:
 def _value_problems(path: str, node: Schema) -> list[str]:
     problems = []
     kind = node.get("type")
-    python = {"string": str, "integer": int, "boolean": bool, "number": (int, float)}.get(str(kind))
+    classes: dict[str, type | tuple[type, ...]] = {
+        "string": str,
+        "integer": int,
+        "boolean": bool,
+        "number": (int, float),
+    }
+    python = classes.get(str(kind))
     if python is not None:
         for value in node.get("enum", []):
             if not isinstance(value, python) or (kind == "integer" and isinstance(value, bool)):
                 problems.append(f"{path}: enum value {value!r} is not a {kind}")
     if "default" in node:
-        from tests.unit.crds.schema_tools import KubeValidator, apply_defaults
-
         checker = KubeValidator(to_json_schema(node))
         default = apply_defaults(node, node["default"])
         for error in checker.iter_errors(default):

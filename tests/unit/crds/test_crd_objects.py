@@ -32,15 +32,19 @@ def test_kubernetes_validate_refuses_a_misspelled_schema_keyword() -> None:
     broken = crd("Transaction")
     schema = broken["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     schema["properties"]["spec"]["x-kubernetes-validation"] = schema["properties"]["spec"].pop(
-        "x-kubernetes-validations")
+        "x-kubernetes-validations"
+    )
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, kubernetes_validate.latest_version(), strict=True)
 
 
-@pytest.mark.parametrize(("kind", "scope", "plural", "short_names"), [
-    ("Repository", "Cluster", "repositories", ["cvmfsrepo"]),
-    ("Transaction", "Namespaced", "transactions", ["cvmfstxn", "txn"]),
-])
+@pytest.mark.parametrize(
+    ("kind", "scope", "plural", "short_names"),
+    [
+        ("Repository", "Cluster", "repositories", ["cvmfsrepo"]),
+        ("Transaction", "Namespaced", "transactions", ["cvmfstxn", "txn"]),
+    ],
+)
 def test_crd_identity(kind: str, scope: str, plural: str, short_names: list[str]) -> None:
     obj = crd(kind)
     assert obj["metadata"]["name"] == f"{plural}.{types.GROUP}"
@@ -68,8 +72,13 @@ def _resolve(schema: Schema, json_path: str) -> Schema | None:
     return node
 
 
-COLUMN_TYPES = {"integer": "integer", "string": "string", "date": "string", "number": "number",
-                "boolean": "boolean"}
+COLUMN_TYPES = {
+    "integer": "integer",
+    "string": "string",
+    "date": "string",
+    "number": "number",
+    "boolean": "boolean",
+}
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -91,16 +100,24 @@ def test_printer_columns_select_existing_fields_of_their_type(kind: str) -> None
 def test_transaction_columns() -> None:
     (version,) = crd("Transaction")["spec"]["versions"]
     shown = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"] if not c.get("priority")}
-    assert shown == {"Repository": ".spec.repository", "Phase": ".status.phase",
-                     "Revision": ".status.revisionAfter", "Duration": ".status.duration",
-                     "Age": ".metadata.creationTimestamp"}
+    assert shown == {
+        "Repository": ".spec.repository",
+        "Phase": ".status.phase",
+        "Revision": ".status.revisionAfter",
+        "Duration": ".status.duration",
+        "Age": ".metadata.creationTimestamp",
+    }
 
 
 def test_repository_columns() -> None:
     (version,) = crd("Repository")["spec"]["versions"]
     shown = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"] if not c.get("priority")}
-    assert shown == {"Revision": ".status.revision", "Ready": '.status.conditions[?(@.type=="Ready")].status',
-                     "Queue": ".status.queueLength", "Age": ".metadata.creationTimestamp"}
+    assert shown == {
+        "Revision": ".status.revision",
+        "Ready": '.status.conditions[?(@.type=="Ready")].status',
+        "Queue": ".status.queueLength",
+        "Age": ".metadata.creationTimestamp",
+    }
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -126,34 +143,71 @@ def _props(schema: Schema) -> Schema:
 
 BROKEN: list[tuple[str, typing.Callable[[Schema], None], str]] = [
     ("no type", lambda s: _props(s)["tag"].pop("type"), "spec.tag: missing or unknown type None"),
-    ("properties and additionalProperties",
-     lambda s: _props(s)["tag"].update(additionalProperties={"type": "string"}),
-     "spec.tag: additionalProperties beside properties"),
-    ("preserve unknown fields", lambda s: _props(s)["payload"].update({"x-kubernetes-preserve-unknown-fields": True}),
-     "spec.payload: x-kubernetes-preserve-unknown-fields is not allowed here"),
-    ("unbounded string", lambda s: _props(s)["repository"].pop("maxLength"),
-     "spec.repository: string without maxLength"),
-    ("unbounded list", lambda s: _props(s)["payload"]["properties"]["remove"]["properties"]["paths"].pop("maxItems"),
-     "spec.payload.remove.paths: array without maxItems"),
-    ("no description", lambda s: _props(s)["backoffLimit"].pop("description"), "spec.backoffLimit: missing description"),
-    ("invalid default", lambda s: _props(s)["timeoutSeconds"].update(default=0),
-     "spec.timeoutSeconds: default 0 is invalid"),
-    ("junctor", lambda s: _props(s)["path"].update(anyOf=[{"pattern": "^/"}]),
-     "spec.path: anyOf is only allowed for int-or-string"),
-    ("uniqueItems", lambda s: _props(s)["payload"]["properties"]["remove"]["properties"]["paths"].update(
-        uniqueItems=True), "spec.payload.remove.paths: uniqueItems is refused"),
-    ("transition rule in a list",
-     lambda s: _props(s)["payload"]["properties"]["remove"]["properties"]["paths"]["items"][
-         "x-kubernetes-validations"].append({"rule": "self == oldSelf", "message": "immutable"}),
-     "spec.payload.remove.paths[*]: transition rule below a list"),
-    ("metadata restricted", lambda s: s["properties"]["metadata"].update(properties={"labels": {"type": "object"}}),
-     "metadata: only 'type: object'"),
-    ("enum of wrong type", lambda s: _props(s)["backoffLimit"].update(enum=["2"]),
-     "spec.backoffLimit: enum value '2' is not a integer"),
+    (
+        "properties and additionalProperties",
+        lambda s: _props(s)["tag"].update(additionalProperties={"type": "string"}),
+        "spec.tag: additionalProperties beside properties",
+    ),
+    (
+        "preserve unknown fields",
+        lambda s: _props(s)["payload"].update({"x-kubernetes-preserve-unknown-fields": True}),
+        "spec.payload: x-kubernetes-preserve-unknown-fields is not allowed here",
+    ),
+    (
+        "unbounded string",
+        lambda s: _props(s)["repository"].pop("maxLength"),
+        "spec.repository: string without maxLength",
+    ),
+    (
+        "unbounded list",
+        lambda s: _props(s)["payload"]["properties"]["remove"]["properties"]["paths"].pop("maxItems"),
+        "spec.payload.remove.paths: array without maxItems",
+    ),
+    (
+        "no description",
+        lambda s: _props(s)["backoffLimit"].pop("description"),
+        "spec.backoffLimit: missing description",
+    ),
+    (
+        "invalid default",
+        lambda s: _props(s)["timeoutSeconds"].update(default=0),
+        "spec.timeoutSeconds: default 0 is invalid",
+    ),
+    (
+        "junctor",
+        lambda s: _props(s)["path"].update(anyOf=[{"pattern": "^/"}]),
+        "spec.path: anyOf is only allowed for int-or-string",
+    ),
+    (
+        "uniqueItems",
+        lambda s: _props(s)["payload"]["properties"]["remove"]["properties"]["paths"].update(
+            uniqueItems=True
+        ),
+        "spec.payload.remove.paths: uniqueItems is refused",
+    ),
+    (
+        "transition rule in a list",
+        lambda s: _props(s)["payload"]["properties"]["remove"]["properties"]["paths"]["items"][
+            "x-kubernetes-validations"
+        ].append({"rule": "self == oldSelf", "message": "immutable"}),
+        "spec.payload.remove.paths[*]: transition rule below a list",
+    ),
+    (
+        "metadata restricted",
+        lambda s: s["properties"]["metadata"].update(properties={"labels": {"type": "object"}}),
+        "metadata: only 'type: object'",
+    ),
+    (
+        "enum of wrong type",
+        lambda s: _props(s)["backoffLimit"].update(enum=["2"]),
+        "spec.backoffLimit: enum value '2' is not a integer",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("mutate", "expected"), [(m, e) for _, m, e in BROKEN], ids=[i for i, _, _ in BROKEN])
+@pytest.mark.parametrize(
+    ("mutate", "expected"), [(m, e) for _, m, e in BROKEN], ids=[i for i, _, _ in BROKEN]
+)
 def test_structural_checker_finds(mutate: typing.Callable[[Schema], None], expected: str) -> None:
     found = structural.problems(_break(mutate))
     assert [p for p in found if p.startswith(expected)], found
@@ -202,8 +256,11 @@ def _node(kind: str, path: str) -> Schema:
 def _required(typed: Any) -> set[str]:
     hints = typing.get_type_hints(typed, include_extras=True)
     total = typed.__total__
-    return {name for name, hint in hints.items()
-            if typing.get_origin(hint) is Required or (total and typing.get_origin(hint) is not NotRequired)}
+    return {
+        name
+        for name, hint in hints.items()
+        if typing.get_origin(hint) is Required or (total and typing.get_origin(hint) is not NotRequired)
+    }
 
 
 @pytest.mark.parametrize(("typed", "kind", "path"), TYPED, ids=[f"{k}.{p}" for _, k, p in TYPED])
