@@ -1,0 +1,196 @@
+"""A simulated kubelet for the demo and the tests: a stand-in for nodes on API-only clusters.
+
+It plays the node's part over the Kubernetes API: it watches (polls) pods in one namespace, moves
+them through Pending → Running → Succeeded/Failed, enforces ``activeDeadlineSeconds`` like a real
+kubelet (phase Failed, reason DeadlineExceeded) and writes the container's termination message.
+What each pod does is decided by a ``fate`` function; the default pretends to publish and reports
+the next revision of the repository named in the pod's publisher config.
+
+It also records every moment two publisher pods of one repository were active at once, which must
+never happen.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cvmfs_operator.api import contract
+from cvmfs_operator.clients.errors import KubeError, NotFound
+from cvmfs_operator.clients.kube import MERGE_PATCH, KubeClient
+from cvmfs_operator.render import names
+
+
+@dataclass(frozen=True)
+class Fate:
+    """What a simulated pod does: run for ``seconds`` then end as described (or never end)."""
+
+    seconds: float = 0.2
+    exit_code: int = 0
+    message: str | None = None  # the termination message; None lets the default result be used
+    hang: bool = False
+    stage_exit_code: int | None = None  # when set, the stage init container ends with this code
+
+    @staticmethod
+    def fail(error_class: contract.ErrorClass, text: str, seconds: float = 0.2,
+             log: list[str] | None = None) -> Fate:
+        result: contract.PublisherResult = {
+            "contractVersion": contract.CONTRACT_VERSION, "outcome": contract.Outcome.FAILED.value,
+            "errorClass": error_class.value, "step": "publish", "message": text,
+            "revisionBefore": None, "revisionAfter": None, "rootHash": None, "tag": None,
+            "reflogChecksum": None, "durations": {}, "leaseToken": None, "logTail": log or [],
+        }
+        return Fate(seconds=seconds, exit_code=int(contract.EXIT_CODES[error_class]),
+                    message=contract.encode_result(result).decode())
+
+
+FateFn = Callable[[dict[str, Any]], Fate]
+
+
+@dataclass
+class Activity:
+    """What the kubelet saw: publisher pods started, per repository, and any overlap."""
+
+    started: list[tuple[str, str]] = field(default_factory=list)  # (repository label, pod name)
+    overlaps: list[str] = field(default_factory=list)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _stamp(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SimulatedKubelet:
+    def __init__(self, kube: KubeClient, namespace: str, fate: FateFn | None = None,
+                 poll: float = 0.1) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.fate = fate or (lambda pod: Fate())
+        self.poll = poll
+        self.activity = Activity()
+        self.revisions: dict[str, int] = {}
+        self._started: dict[str, tuple[datetime.datetime, Fate]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="simulated-kubelet", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except KubeError:
+                pass  # the API server may be restarting; the next tick retries
+            self._stop.wait(self.poll)
+
+    def tick(self) -> None:
+        pods = self.kube.list_pods(self.namespace, {names.LABEL_COMPONENT: "publisher"})
+        active: dict[str, list[str]] = {}
+        for pod in pods:
+            phase = (pod.get("status") or {}).get("phase")
+            if phase in ("Succeeded", "Failed"):
+                continue
+            repo = pod["metadata"].get("labels", {}).get(names.LABEL_REPOSITORY, "")
+            active.setdefault(repo, []).append(pod["metadata"]["name"])
+            self._advance(pod)
+        with self._lock:
+            for repo, pods_of_repo in active.items():
+                if len(pods_of_repo) > 1:
+                    self.activity.overlaps.append(f"{repo}: {sorted(pods_of_repo)}")
+
+    def _patch_status(self, name: str, status: dict[str, Any]) -> None:
+        self.kube._call(f"patch status of pod {name}", self.kube.core.patch_namespaced_pod_status,
+                        name, self.namespace, {"status": status}, _content_type=MERGE_PATCH)
+
+    def _advance(self, pod: dict[str, Any]) -> None:
+        name = pod["metadata"]["name"]
+        now = _now()
+        if name not in self._started:
+            fate = self.fate(pod)
+            self._started[name] = (now, fate)
+            with self._lock:
+                repo = pod["metadata"].get("labels", {}).get(names.LABEL_REPOSITORY, "")
+                self.activity.started.append((repo, name))
+            try:
+                self._patch_status(name, {
+                    "phase": "Running", "startTime": _stamp(now),
+                    "containerStatuses": [self._container(pod, {"running": {"startedAt": _stamp(now)}})],
+                })
+            except NotFound:
+                pass
+            return
+        started, fate = self._started[name]
+        elapsed = (now - started).total_seconds()
+        deadline = pod["spec"].get("activeDeadlineSeconds")
+        if deadline is not None and elapsed > float(deadline):
+            self._finish(pod, "Failed", {"reason": "DeadlineExceeded",
+                                         "message": f"Pod was active on the node longer than {deadline}s"},
+                         exit_code=143, message=None)
+            return
+        if fate.hang or elapsed < fate.seconds:
+            return
+        if fate.stage_exit_code not in (None, 0):
+            self._finish(pod, "Failed", {}, exit_code=None, message=None, stage_exit=fate.stage_exit_code)
+            return
+        message = fate.message if fate.message is not None else self._default_result(pod)
+        self._finish(pod, "Succeeded" if fate.exit_code == 0 else "Failed", {},
+                     exit_code=fate.exit_code, message=message)
+
+    def _container(self, pod: dict[str, Any], state: dict[str, Any], name: str = "publisher") -> dict[str, Any]:
+        image = next((c.get("image", "") for c in pod["spec"].get("containers", []) if c["name"] == name),
+                     "simulated")
+        return {"name": name, "image": image or "simulated", "imageID": "", "ready": "running" in state,
+                "restartCount": 0, "state": state}
+
+    def _finish(self, pod: dict[str, Any], phase: str, extra: dict[str, Any], exit_code: int | None,
+                message: str | None, stage_exit: int | None = None) -> None:
+        now = _stamp(_now())
+        name = pod["metadata"]["name"]
+        status: dict[str, Any] = {"phase": phase, **extra}
+        if stage_exit is not None:
+            status["initContainerStatuses"] = [self._container(pod, {"terminated": {
+                "exitCode": stage_exit, "reason": "Error", "message": "stage: build failed\n",
+                "startedAt": now, "finishedAt": now}}, name="stage")]
+        elif exit_code is not None:
+            terminated: dict[str, Any] = {"exitCode": exit_code, "reason": "Completed" if exit_code == 0
+                                          else "Error", "startedAt": now, "finishedAt": now}
+            if message is not None:
+                terminated["message"] = message
+            status["containerStatuses"] = [self._container(pod, {"terminated": terminated})]
+        try:
+            self._patch_status(name, status)
+        except NotFound:
+            pass
+
+    def _default_result(self, pod: dict[str, Any]) -> str:
+        env = pod["spec"]["containers"][0].get("env", [])
+        raw = next((e.get("value", "") for e in env if e.get("name") == contract.CONFIG_ENV), "{}")
+        config = contract.decode_config(raw)
+        with self._lock:
+            before = self.revisions.get(config["fqrn"], config.get("revisionBefore") or 1)
+            after = before + 1
+            self.revisions[config["fqrn"]] = after
+        result: contract.PublisherResult = {
+            "contractVersion": contract.CONTRACT_VERSION, "outcome": contract.Outcome.SUCCEEDED.value,
+            "errorClass": None, "step": None, "message": f"published revision {after}",
+            "revisionBefore": before, "revisionAfter": after, "rootHash": f"{after:040x}",
+            "tag": config["tagName"], "reflogChecksum": f"{after * 7:040x}",
+            "durations": {"mount": 0.1, "payload": 0.1, "publish": 0.1}, "leaseToken": None,
+            "logTail": [f"[simulated] published {config['fqrn']} revision {after}"],
+        }
+        return json.dumps(result)

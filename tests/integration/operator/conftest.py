@@ -1,0 +1,105 @@
+"""The operator end to end: kmock's Kubernetes emulator over HTTP, the real operator as a child
+process, and the test playing the kubelet (SimulatedKubelet) through the same API."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import kmock
+import pytest
+
+from cvmfs_operator.cli.emulator import ApiEmulator
+from cvmfs_operator.clients.kube import KubeClient, make_api_client
+from cvmfs_operator.clients.simkubelet import Fate, FateFn, SimulatedKubelet
+from tests.support.cluster import Cluster, OperatorProcess, load_example
+
+OPERATOR_NAMESPACE = "cvmfs-system"
+FQRN = "software.example.org"
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[ApiEmulator]:
+    async with ApiEmulator() as emulator, kmock.Server(emulator):
+        yield emulator
+
+
+@pytest.fixture
+def kube(api: ApiEmulator) -> KubeClient:
+    return KubeClient(make_api_client(str(api.url)))
+
+
+@pytest.fixture
+def cluster(kube: KubeClient) -> Cluster:
+    return Cluster(kube, OPERATOR_NAMESPACE)
+
+
+@pytest.fixture
+def operator_env(api: ApiEmulator) -> dict[str, str]:
+    return {
+        "CVMFS_OPERATOR_API_SERVER": str(api.url),
+        "CVMFS_OPERATOR_NAMESPACE": OPERATOR_NAMESPACE,
+        "CVMFS_OPERATOR_RECONCILE_INTERVAL": "0.5",
+        "CVMFS_OPERATOR_HEALTH_INTERVAL": "1",
+        "CVMFS_OPERATOR_METRICS_PORT": "0",
+        "CVMFS_OPERATOR_LIVENESS_PORT": "0",
+    }
+
+
+@pytest.fixture
+def operator(operator_env: dict[str, str], tmp_path: Path) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(operator_env, tmp_path / "operator.log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        log = process.log()
+        assert "Traceback" not in log, f"the operator crashed or logged a traceback:\n{log[-5000:]}"
+
+
+class Kubelet:
+    """The test's kubelet: each pod's fate is chosen per Transaction name (default: success)."""
+
+    def __init__(self, kube: KubeClient) -> None:
+        self.fates: dict[str, Fate] = {}
+        self.sim = SimulatedKubelet(kube, OPERATOR_NAMESPACE, self._fate)
+
+    def _fate(self, pod: dict[str, Any]) -> Fate:
+        name = pod["metadata"]["labels"].get("cvmfs.cern.ch/transaction-name", "")
+        return self.fates.get(name, Fate())
+
+
+@pytest.fixture
+def kubelet(kube: KubeClient) -> Iterator[Kubelet]:
+    k = Kubelet(kube)
+    k.sim.start()
+    try:
+        yield k
+    finally:
+        k.sim.stop()
+    assert not k.sim.activity.overlaps, f"two publisher pods of one repository at once: {k.sim.activity.overlaps}"
+
+
+def repository(name: str = FQRN, **spec: Any) -> dict[str, Any]:
+    body = copy.deepcopy(load_example("repository.yaml")[0])
+    body["metadata"]["name"] = name
+    body["spec"]["stratum0"]["url"] = f"http://s3.example.org/cvmfs/{name}"
+    body["spec"].update(spec)
+    return body
+
+
+def transaction(name: str, namespace: str = "default", repo: str = FQRN, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": "cvmfs.cern.ch/v1alpha1",
+        "kind": "Transaction",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"repository": repo, "path": "/releases",
+                 "payload": {"remove": {"paths": ["old"]}}, **spec},
+    }
+    return body
+
+
+__all__ = ["FQRN", "OPERATOR_NAMESPACE", "Fate", "FateFn", "Kubelet", "repository", "transaction"]
