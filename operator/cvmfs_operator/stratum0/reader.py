@@ -12,7 +12,7 @@ import abc
 import hashlib
 from typing import Protocol
 
-from cvmfs_operator.stratum0.errors import ObjectMissing, Stratum0Error
+from cvmfs_operator.stratum0.errors import InvalidConfiguration, ObjectMissing
 from cvmfs_operator.stratum0.manifest import MANIFEST, Manifest, parse_manifest
 from cvmfs_operator.stratum0.tags import TagInfo, find_tag, list_tags
 from cvmfs_operator.stratum0.whitelist import WHITELIST, Whitelist, parse_whitelist
@@ -96,4 +96,4 @@ def content_hash(data: bytes, algorithm: str) -> str:
         return hashlib.shake_128(data).hexdigest(20) + "-shake128"
     if algorithm == "rmd160" and "ripemd160" in hashlib.algorithms_available:
         return hashlib.new("ripemd160", data).hexdigest() + "-rmd160"
-    raise Stratum0Error(f"hash algorithm {algorithm!r} is not supported here", object_name=REFLOG)
+    raise InvalidConfiguration(f"hash algorithm {algorithm!r} is not supported here", object_name=REFLOG)
