@@ -55,6 +55,11 @@ class Runner:
         return self.record.result(outcome, error_class, message, self.log.tail()), exit_code(error_class)
 
     def _abort(self) -> str:
+        spool = self.layout.spool_dir
+        opened = (spool / "in_transaction.lock").exists() or (spool / "session_token").exists()
+        if self.record.step == "transaction" and not opened:
+            self.log.info("the transaction was never opened; nothing to abort")
+            return ""
         try:
             cvmfs.abort(self.config["fqrn"], self.log)
         except PublisherError as error:
