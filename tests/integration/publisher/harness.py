@@ -66,7 +66,8 @@ class Stratum0:
         self._put_key(f"{self.prefix}/{key}", body)
 
     def get(self, key: str) -> bytes:
-        return bytes(self.s3.client().get_object(Bucket=self.bucket, Key=f"{self.prefix}/{key}")["Body"].read())
+        response = self.s3.client().get_object(Bucket=self.bucket, Key=f"{self.prefix}/{key}")
+        return bytes(response["Body"].read())
 
     def seed(self, files: dict[str, bytes] | None = None, revision: int = 3,
              whitelist_days: int = 30) -> str:
@@ -151,7 +152,8 @@ class Stratum0:
         files[creds / contract.S3_ACCESS_KEY_FILE] = ACCESS_KEY
         files[creds / contract.S3_SECRET_KEY_FILE] = SECRET_KEY + "\n"
         if gateway:
-            files[self.host(contract.GATEWAY_KEY_DIR) / f"{FQRN}.gw"] = f"plain_text keyid1 {GATEWAY_SECRET}\n"
+            gw_key = self.host(contract.GATEWAY_KEY_DIR) / f"{FQRN}.gw"
+            files[gw_key] = f"plain_text keyid1 {GATEWAY_SECRET}\n"
         for path, text in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)

@@ -104,7 +104,8 @@ def test_tarball_over_http_is_published_with_the_tag(repo: Stratum0, http: Serve
     assert ["publish", "-f", "-a", "team-release-1", "-m", "release 1", "sw.example.org"] in repo.calls()
     # the reflog checksum handed to the next publisher is the one of the reflog now in S3
     assert run.result["reflogChecksum"] == repo.manifest()["Y"]
-    assert set(run.result["durations"]) >= {"configure", "mount", "fetch", "transaction", "payload", "publish"}
+    steps = {"configure", "mount", "fetch", "transaction", "payload", "publish"}
+    assert set(run.result["durations"]) >= steps
     assert "presigned-secret" not in run.stderr + str(run.result)
 
 
@@ -145,7 +146,8 @@ def test_remove_deletes_only_the_named_paths(repo: Stratum0) -> None:
 
 def test_script_runs_in_the_transaction_as_nobody(repo: Stratum0) -> None:
     repo.seed({"sw/existing": b"e"})
-    source = 'id -u > uid.txt\necho "$CVMFS_TRANSACTION_PATH" > path.txt\nrm existing\nmkdir -p d && echo hi > d/f\n'
+    source = ('id -u > uid.txt\necho "$CVMFS_TRANSACTION_PATH" > path.txt\n'
+              'rm existing\nmkdir -p d && echo hi > d/f\n')
     run = repo.run(repo.config({"script": {"source": source}}, allowScripts=True))
     assert_published(repo, run.code, run.result, revision=4)
     tree = repo.published_tree()
@@ -153,7 +155,7 @@ def test_script_runs_in_the_transaction_as_nobody(repo: Stratum0) -> None:
     assert tree["sw/path.txt"] == b"/sw\n"
     assert tree["sw/d/f"] == b"hi\n"
     assert "sw/existing" not in tree
-    assert os.stat(repo.union / "sw" / "d" / "f").st_uid == 0 or not (repo.union / "sw").exists()
+    assert os.stat(repo.union / "sw" / "d" / "f").st_uid == 0  # handed back to the repository owner
 
 
 def test_the_script_cannot_read_keys_or_s3_credentials(repo: Stratum0) -> None:
@@ -164,7 +166,8 @@ def test_the_script_cannot_read_keys_or_s3_credentials(repo: Stratum0) -> None:
     ]
     lines = [f'if cat "{repo.root}{p}" >/dev/null 2>&1; then echo "READ {p}"; else echo "DENIED {p}"; fi'
              for p in probes]
-    lines.append('grep -c "" /proc/$PPID/environ >/dev/null 2>&1 && echo "READ environ" || echo "DENIED environ"')
+    lines.append('grep -c "" /proc/$PPID/environ >/dev/null 2>&1 && echo "READ environ" '
+                 '|| echo "DENIED environ"')
     lines.append('env > env.txt')
     run = repo.run(repo.config({"script": {"source": "\n".join(lines)}}, allowScripts=True))
     assert run.code == ExitCode.SUCCEEDED, run.result
@@ -173,7 +176,8 @@ def test_the_script_cannot_read_keys_or_s3_credentials(repo: Stratum0) -> None:
         assert f"DENIED {probe}" in output
     assert "READ" not in output
     env = repo.published_tree()["sw/env.txt"].decode()
-    assert "CVMFS_PUBLISHER_CONFIG" not in env and "AWS" not in env
+    assert "CVMFS_PUBLISHER_CONFIG" not in env
+    assert "AWS" not in env
     assert f"CVMFS_TRANSACTION_DIR={repo.union / 'sw'}" in env
 
 
@@ -189,7 +193,6 @@ def test_a_script_is_refused_where_the_repository_does_not_allow_it(repo: Stratu
 def test_ingest_verb_of_the_double_publishes_a_tarball(repo: Stratum0, tmp_path: Path) -> None:
     """The double's ``ingest`` (transaction + unpack + publish) for tools that call it directly."""
     import subprocess
-    import sys
 
     from tests.integration.publisher.harness import BIN
 
@@ -198,10 +201,9 @@ def test_ingest_verb_of_the_double_publishes_a_tarball(repo: Stratum0, tmp_path:
     tar = tmp_path / "t.tar"
     tar.write_bytes(make_tar({"f": b"ingested"}))
     env = repo.env("{}")
-    done = subprocess.run([str(BIN / "cvmfs_server"), "ingest", "-t", str(tar), "-b", "in", "sw.example.org"],
-                          env=env, capture_output=True, text=True, timeout=30, check=False)
+    argv = [str(BIN / "cvmfs_server"), "ingest", "-t", str(tar), "-b", "in", "sw.example.org"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 0, done.stderr
     assert repo.published_tree()["in/f"] == b"ingested"
     assert int(repo.manifest()["S"]) == 5
     assert any(name.startswith("generic-") for name in repo.tags())
-    del sys
