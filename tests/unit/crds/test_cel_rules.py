@@ -6,6 +6,7 @@ rule in a CRD is not exercised by at least one passing and one refusing case.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.unit.crds import cel
-from tests.unit.crds.schema_tools import DELETE, changed, example, schema_errors
+from tests.unit.crds.schema_tools import DELETE, Schema, changed, example, schema_errors, shared_schema, walk
 
 REPO = example("repository.yaml")
 TARBALL = example("transaction-tarball.yaml")
@@ -319,3 +320,39 @@ def test_every_rule_is_exercised_by_a_passing_and_a_refusing_case() -> None:
     ]
     assert missing == []
     assert len(cel.rules(R)) + len(cel.rules(T)) == len({r for r in seen})
+
+
+MAX_REQUEST_BYTES = 3 * 1024 * 1024  # what the API server assumes for a string without maxLength
+PER_RULE_LIMIT = 10_000_000  # apiextensions StaticEstimatedCostLimit
+PER_CRD_LIMIT = 100_000_000  # apiextensions StaticEstimatedCRDCostLimit
+_MATCHES = re.compile(r'\.matches\("((?:[^"\\]|\\.)*)"\)')
+_SCANS = re.compile(r"\.(contains|startsWith|endsWith)\(")
+
+
+def _rough_cost(rule: cel.Rule, node: Schema, cardinality: int) -> float:
+    """An upper estimate of the API server's static cost of ``rule`` (cel-go's estimator: a string
+    scan costs 0.1 per byte, matches() that times 0.25 per regex character; a string of maxLength n
+    counts 4n bytes; a rule below lists runs once per possible item)."""
+    size = MAX_REQUEST_BYTES if rule.path == "" else 4 * node.get("maxLength", MAX_REQUEST_BYTES // 4)
+    scan = (size + 1) * 0.1
+    cost = sum(scan * len(regex) * 0.25 for regex in _MATCHES.findall(rule.rule))
+    cost += scan * len(_SCANS.findall(rule.rule))
+    return (cost + 10) * cardinality
+
+
+@pytest.mark.parametrize("kind", [R, T])
+def test_rules_fit_the_api_servers_cost_budget(kind: str) -> None:
+    schema = shared_schema(kind)
+    total = 0.0
+    for node in walk(schema):
+        cardinality, current = 1, schema
+        for step in re.findall(r"\[\*\]|\{\*\}|[^.\[{]+", node.path):
+            key = {"[*]": "items", "{*}": "additionalProperties"}.get(step)
+            current = current[key] if key else current["properties"][step]
+            cardinality *= current.get("maxItems", 1) if current.get("type") == "array" else 1
+        for entry in node.schema.get("x-kubernetes-validations", []):
+            rule = cel.Rule(kind, node.path, entry["rule"], entry["message"])
+            cost = _rough_cost(rule, node.schema, cardinality)
+            assert cost < PER_RULE_LIMIT, (rule.path, rule.rule, cost)
+            total += cost
+    assert total < PER_CRD_LIMIT
