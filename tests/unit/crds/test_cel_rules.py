@@ -77,6 +77,8 @@ GATEWAY_REPO = {"spec.stratum0.s3": DELETE, "spec.stratum0.gateway": GATEWAY}
 REPOSITORY_CASES = [
     repo("example", {}),
     repo("FQRN of 60 characters", {"metadata.name": "a" * 56 + ".org"}),
+    # CernVM-FS accepts these; the API server's own name check (DNS subdomain) would still refuse
+    # them for a Repository, but not for a Transaction's spec.repository.
     repo("FQRN with _ and upper case", {"metadata.name": "Software_1.example-org"}),
     repo("FQRN of 61 characters", {"metadata.name": "a" * 57 + ".org"}, ("", FQRN_LENGTH)),
     repo("FQRN starting with _", {"metadata.name": "_software.example.org"}, ("", FQRN_CHARS)),

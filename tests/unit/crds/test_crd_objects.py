@@ -236,14 +236,13 @@ TYPED: list[tuple[Any, str, str]] = [
     (types.TagSpec, "Transaction", "spec.tag"),
     (types.TransactionStatus, "Transaction", "status"),
     (types.Condition, "Transaction", "status.conditions[*]"),
+    (types.AttemptFailure, "Transaction", "status.lastFailure"),
 ]
 # Schema fields with no Python counterpart on purpose.
 SCHEMA_ONLY = {
     ("Repository", "status"): {"kopf"},
     ("Transaction", "status"): {"kopf", "duration"},
 }
-if hasattr(types, "AttemptFailure"):
-    TYPED.append((types.AttemptFailure, "Transaction", "status.lastFailure"))
 
 
 def _node(kind: str, path: str) -> Schema:
