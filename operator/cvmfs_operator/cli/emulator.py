@@ -21,7 +21,7 @@ from cvmfs_operator.api.types import GROUP, REPOSITORY_PLURAL, TRANSACTION_PLURA
 VERBS = {"get", "list", "watch", "create", "update", "patch", "delete"}
 
 
-class ApiEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
+class ApiEmulator(kmock.KubernetesEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self._versions = itertools.count(1)

@@ -12,6 +12,7 @@ never happen.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import threading
@@ -92,10 +93,8 @@ class SimulatedKubelet:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
+            with contextlib.suppress(KubeError):  # the API server may be restarting: retry next tick
                 self.tick()
-            except KubeError:
-                pass  # the API server may be restarting; the next tick retries
             self._stop.wait(self.poll)
 
     def tick(self) -> None:
@@ -126,13 +125,11 @@ class SimulatedKubelet:
             with self._lock:
                 repo = pod["metadata"].get("labels", {}).get(names.LABEL_REPOSITORY, "")
                 self.activity.started.append((repo, name))
-            try:
+            with contextlib.suppress(NotFound):
                 self._patch_status(name, {
                     "phase": "Running", "startTime": _stamp(now),
                     "containerStatuses": [self._container(pod, {"running": {"startedAt": _stamp(now)}})],
                 })
-            except NotFound:
-                pass
             return
         started, fate = self._started[name]
         elapsed = (now - started).total_seconds()
@@ -151,7 +148,8 @@ class SimulatedKubelet:
         self._finish(pod, "Succeeded" if fate.exit_code == 0 else "Failed", {},
                      exit_code=fate.exit_code, message=message)
 
-    def _container(self, pod: dict[str, Any], state: dict[str, Any], name: str = "publisher") -> dict[str, Any]:
+    def _container(self, pod: dict[str, Any], state: dict[str, Any],
+                   name: str = "publisher") -> dict[str, Any]:
         image = next((c.get("image", "") for c in pod["spec"].get("containers", []) if c["name"] == name),
                      "simulated")
         return {"name": name, "image": image or "simulated", "imageID": "", "ready": "running" in state,
@@ -172,10 +170,8 @@ class SimulatedKubelet:
             if message is not None:
                 terminated["message"] = message
             status["containerStatuses"] = [self._container(pod, {"terminated": terminated})]
-        try:
+        with contextlib.suppress(NotFound):
             self._patch_status(name, status)
-        except NotFound:
-            pass
 
     def _default_result(self, pod: dict[str, Any]) -> str:
         env = pod["spec"]["containers"][0].get("env", [])

@@ -33,20 +33,20 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
              read_stratum0: flow.Stratum0Reader | None = None) -> None:
     resource = (GROUP, VERSION, TRANSACTION_PLURAL)
 
-    @kopf.index(*resource, registry=registry, id=INDEX)
-    def transactions_by_repository(meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status,
-                                   **_: Any) -> dict[str, QueueEntry] | None:
-        """Unfinished Transactions per repository, for FIFO queue positions."""
+    def unfinished(meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
         try:
             phase = phases.parse(status.get("phase"))
         except phases.IllegalTransition:
-            return None
-        if phase.terminal or meta.get("deletionTimestamp"):
-            return None
-        repository = spec.get("repository")
-        if not isinstance(repository, str):
-            return None
-        return {repository: QueueEntry(
+            return False
+        return not phase.terminal and not meta.get("deletionTimestamp") \
+            and isinstance(spec.get("repository"), str)
+
+    # NB: an object stops being indexed only when the `when` filter stops matching; a handler
+    # returning None would keep its previous value in the index.
+    @kopf.index(*resource, registry=registry, id=INDEX, when=unfinished)
+    def transactions_by_repository(meta: kopf.Meta, spec: kopf.Spec, **_: Any) -> dict[str, QueueEntry]:
+        """Unfinished Transactions per repository, for FIFO queue positions."""
+        return {str(spec.get("repository")): QueueEntry(
             created=str(meta.get("creationTimestamp") or ""),
             namespace=str(meta.get("namespace")), name=str(meta.get("name")), uid=str(meta.get("uid")))}
 

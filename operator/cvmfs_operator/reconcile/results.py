@@ -54,7 +54,8 @@ def classify(pod: PodView) -> AttemptOutcome:
         return _failed("Evicted", f"publisher pod {pod.name} was evicted: {pod.message or 'no message'}")
     if pod.stage_exit_code not in (None, 0):
         return _failed("StageFailed", f"the stage container of pod {pod.name} failed with exit code "
-                       f"{pod.stage_exit_code}; nothing was published", (pod.stage_message or "").splitlines())
+                       f"{pod.stage_exit_code}; nothing was published",
+                       (pod.stage_message or "").splitlines())
     text = (pod.termination_message or "").strip()
     if text.startswith("{"):
         try:

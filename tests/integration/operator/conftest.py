@@ -3,8 +3,9 @@ process, and the test playing the kubelet (SimulatedKubelet) through the same AP
 
 from __future__ import annotations
 
+import asyncio
 import copy
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -49,38 +50,50 @@ def operator_env(api: ApiEmulator) -> dict[str, str]:
 
 
 @pytest.fixture
-def operator(operator_env: dict[str, str], tmp_path: Path) -> Iterator[OperatorProcess]:
+async def operator(operator_env: dict[str, str], tmp_path: Path) -> AsyncIterator[OperatorProcess]:
+    # The emulator serves from this event loop: never block it while the operator shuts down.
     process = OperatorProcess(operator_env, tmp_path / "operator.log")
     process.start()
     try:
         yield process
     finally:
-        process.stop()
+        await asyncio.to_thread(process.stop)
         log = process.log()
+        print(f"--- operator log ---\n{log[-20000:]}")  # shown by pytest when the test fails
         assert "Traceback" not in log, f"the operator crashed or logged a traceback:\n{log[-5000:]}"
 
 
 class Kubelet:
-    """The test's kubelet: each pod's fate is chosen per Transaction name (default: success)."""
+    """The test's kubelet: each pod's fate is chosen per Transaction name (default: success),
+    either one Fate for every attempt or a list with one Fate per attempt."""
 
     def __init__(self, kube: KubeClient) -> None:
-        self.fates: dict[str, Fate] = {}
+        self.fates: dict[str, Fate | list[Fate]] = {}
         self.sim = SimulatedKubelet(kube, OPERATOR_NAMESPACE, self._fate)
 
     def _fate(self, pod: dict[str, Any]) -> Fate:
-        name = pod["metadata"]["labels"].get("cvmfs.cern.ch/transaction-name", "")
-        return self.fates.get(name, Fate())
+        labels = pod["metadata"]["labels"]
+        fate = self.fates.get(labels.get("cvmfs.cern.ch/transaction-name", ""), Fate())
+        if isinstance(fate, list):
+            attempt = int(labels.get("cvmfs.cern.ch/attempt", "1"))
+            return fate[min(attempt, len(fate)) - 1]
+        return fate
+
+    def started(self, transaction_name: str) -> list[str]:
+        """Names of the publisher pods the kubelet ran for a Transaction, in order."""
+        return [pod for _, pod in self.sim.activity.started if f"-{transaction_name}-" in pod]
 
 
 @pytest.fixture
-def kubelet(kube: KubeClient) -> Iterator[Kubelet]:
+async def kubelet(kube: KubeClient) -> AsyncIterator[Kubelet]:
     k = Kubelet(kube)
     k.sim.start()
     try:
         yield k
     finally:
-        k.sim.stop()
-    assert not k.sim.activity.overlaps, f"two publisher pods of one repository at once: {k.sim.activity.overlaps}"
+        await asyncio.to_thread(k.sim.stop)
+    overlaps = k.sim.activity.overlaps
+    assert not overlaps, f"two publisher pods of one repository at once: {overlaps}"
 
 
 def repository(name: str = FQRN, **spec: Any) -> dict[str, Any]:

@@ -18,7 +18,8 @@ async def test_happy_path_publishes_records_and_removes_the_pod(
     assert status["revisionAfter"] == status["revisionBefore"] + 1
     assert status["tag"] == "default-release-1"
     assert status["attempts"] == 1
-    assert status["logTail"] and "published" in status["logTail"][-1]
+    assert status["logTail"]
+    assert "published" in status["logTail"][-1]
     ready = {c["type"]: c for c in status["conditions"]}
     assert ready["Ready"]["status"] == "True"
     assert ready["Reconciling"]["status"] == "False"
@@ -51,3 +52,8 @@ async def test_publisher_failure_is_reported_with_reason_and_log_tail(
     assert status["logTail"] == log[-40:]
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
     assert conditions == {"Ready": "False", "Reconciling": "False", "Stalled": "True", "Published": "False"}
+    await eventually(lambda: _cleaned_up(cluster), timeout=10, what="pod deleted and lock released")
+
+
+async def _cleaned_up(cluster: Cluster) -> bool:
+    return not await cluster.publisher_pods() and await cluster.lock_holder(FQRN) is None
