@@ -209,8 +209,11 @@ def _record(obs: Observed, pod: PodView) -> Action:
                         f"retrying ({pod.attempt}/{effective.backoff_limit(txn)} retries used)", fields)
         return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
     fields["completionTime"] = rfc3339(obs.now)
-    want = _Desired(Phase.FAILED, outcome.reason, outcome.message, fields)
-    return _set(obs, want, outcome.message, warning=True) or Wait(obs.reconcile_interval)
+    message = outcome.message
+    if outcome.retryable:
+        message = f"gave up after {pod.attempt} attempts: {message}"
+    want = _Desired(Phase.FAILED, outcome.reason, message, fields)
+    return _set(obs, want, message, warning=True) or Wait(obs.reconcile_interval)
 
 
 def _refusal(obs: Observed) -> _Desired | None:
