@@ -7,6 +7,7 @@ a thread, because the emulator serves from the test's own event loop.
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import os
 import signal
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 import yaml
 
 from cvmfs_operator.api.types import GROUP, REPOSITORY_PLURAL, TRANSACTION_PLURAL, VERSION
-from cvmfs_operator.clients.errors import NotFound
+from cvmfs_operator.clients.errors import AlreadyExists, NotFound
 from cvmfs_operator.clients.kube import KubeClient
 from cvmfs_operator.render import names
 
@@ -101,6 +102,16 @@ class Cluster:
         async def check() -> bool:
             return await self.transaction(namespace, name) is None
         await eventually(check, timeout=timeout, what=f"Transaction {namespace}/{name} deleted")
+
+    async def create_secret(self, namespace: str, name: str, data: dict[str, str]) -> None:
+        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+                "type": "Opaque",
+                "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+        try:
+            await self._run(self.kube._call, "create Secret", self.kube.core.create_namespaced_secret,
+                            namespace, body)
+        except AlreadyExists:
+            return
 
     # What the operator owns
 

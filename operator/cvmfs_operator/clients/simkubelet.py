@@ -50,6 +50,7 @@ class Fate:
 
 
 FateFn = Callable[[dict[str, Any]], Fate]
+PublishFn = Callable[[contract.PublisherConfig], contract.PublisherResult]
 
 
 @dataclass
@@ -70,8 +71,9 @@ def _stamp(moment: datetime.datetime) -> str:
 
 class SimulatedKubelet:
     def __init__(self, kube: KubeClient, namespace: str, fate: FateFn | None = None,
-                 poll: float = 0.1) -> None:
+                 poll: float = 0.1, publish: PublishFn | None = None) -> None:
         self.kube = kube
+        self.publish = publish  # what a successful pod does to the repository; None: nothing
         self.namespace = namespace
         self.fate = fate or (lambda pod: Fate())
         self.poll = poll
@@ -177,6 +179,8 @@ class SimulatedKubelet:
         env = pod["spec"]["containers"][0].get("env", [])
         raw = next((e.get("value", "") for e in env if e.get("name") == contract.CONFIG_ENV), "{}")
         config = contract.decode_config(raw)
+        if self.publish is not None:
+            return json.dumps(self.publish(config))
         with self._lock:
             before = self.revisions.get(config["fqrn"], config.get("revisionBefore") or 1)
             after = before + 1

@@ -88,6 +88,7 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
                 stratum0 = read_stratum0(rt, txn)
             continue
         _act(rt, obs, action, logger)
+        stratum0 = None  # what was read before an action may be stale after it
     return decisions.Wait(0.5)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import kopf
 import prometheus_client
 
-from cvmfs_operator.handlers import flow, transactions
+from cvmfs_operator.handlers import flow, stratum0_access, transactions
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 
 
@@ -40,5 +40,5 @@ def build_registry(rt: Runtime, read_stratum0: flow.Stratum0Reader | None = None
             return kopf.ConnectionInfo(server=rt.settings.api_server)
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
-    transactions.register(registry, rt, read_stratum0)
+    transactions.register(registry, rt, read_stratum0 or stratum0_access.read_for_transaction)
     return registry

@@ -12,7 +12,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
-from cvmfs_operator.api import phases
+from cvmfs_operator.api import contract, phases
 from cvmfs_operator.api.phases import Phase
 from cvmfs_operator.api.types import TransactionStatus
 from cvmfs_operator.reconcile import results
@@ -183,6 +183,9 @@ def _record(obs: Observed, pod: PodView) -> Action:
             "durations": dict(result["durations"]),
         })
     if outcome.succeeded and result is not None:
+        check = _verify(obs, pod, result)
+        if check is not None:
+            return check
         fields.update({
             "revisionAfter": result["revisionAfter"],
             "rootHash": result["rootHash"],
@@ -214,6 +217,57 @@ def _record(obs: Observed, pod: PodView) -> Action:
         message = f"gave up after {pod.attempt} attempts: {message}"
     want = _Desired(Phase.FAILED, outcome.reason, message, fields)
     return _set(obs, want, message, warning=True) or Wait(obs.reconcile_interval)
+
+
+def _verify(obs: Observed, pod: PodView, result: contract.PublisherResult) -> Action | None:
+    """Cross-check a reported publish against the repository; None when it checks out."""
+    s0 = obs.stratum0
+    if s0 is None:
+        return ReadStratum0()
+    tag = effective.effective_tag(obs.transaction)
+    if s0.error:
+        want = _Desired(Phase.RUNNING, "Verifying", f"publisher pod {pod.name} reported revision "
+                        f"{result['revisionAfter']}; cannot read the repository to confirm it: {s0.error}")
+        return _set(obs, want, want.message, warning=True) or Wait(max(obs.reconcile_interval, 5.0))
+    if s0.tag_revision == result["revisionAfter"] and s0.tag_hash == result["rootHash"]:
+        return None
+    seen = "no such tag" if s0.tag_revision is None else f"tag at revision {s0.tag_revision}"
+    message = (f"publisher pod {pod.name} reported revision {result['revisionAfter']} tagged {tag}, "
+               f"but the repository shows {seen} (manifest revision {s0.revision})")
+    want = _Desired(Phase.FAILED, "VerificationFailed", message,
+                    {"completionTime": rfc3339(obs.now), "podName": pod.name,
+                     "logTail": results.tail(list(result["logTail"]))})
+    return _set(obs, want, message, warning=True) or Wait(obs.reconcile_interval)
+
+
+def _start_attempt(obs: Observed, phase: Phase, attempts: int) -> Action:
+    """Exactly-once: before any attempt, ask the repository whether the tag is already there."""
+    s0 = obs.stratum0
+    if s0 is None:
+        return ReadStratum0()
+    txn = obs.transaction
+    tag = effective.effective_tag(txn)
+    fqrn = txn["spec"]["repository"]
+    if s0.error:
+        waiting = Phase.RUNNING if phase is Phase.RUNNING else Phase.QUEUED
+        want = _Desired(waiting, "Stratum0Unreachable",
+                        f"cannot read repository {fqrn} before publishing, will retry: {s0.error}",
+                        {"queuePosition": None})
+        return _set(obs, want, want.message, warning=True) or Wait(max(obs.reconcile_interval, 5.0))
+    if s0.tag_revision is not None:
+        if attempts == 0:
+            reason = "AlreadyPublished"
+            message = (f"tag {tag} already exists in {fqrn} (revision {s0.tag_revision}); "
+                       "not published again")
+        else:
+            reason = "Recovered"
+            message = (f"attempt {attempts} published revision {s0.tag_revision} as tag {tag}: "
+                       "found in the repository although its pod left no result")
+        want = _Desired(Phase.SUCCEEDED, reason, message, {
+            "revisionAfter": s0.tag_revision, "rootHash": s0.tag_hash, "queuePosition": None,
+            "completionTime": rfc3339(obs.now)})
+        return _set(obs, want, message) or Wait(obs.reconcile_interval)
+    return CreatePod(attempts + 1)
 
 
 def _refusal(obs: Observed) -> _Desired | None:
@@ -282,7 +336,7 @@ def _start_or_queue(obs: Observed, phase: Phase, attempts: int) -> Action:
                             {"completionTime": rfc3339(obs.now)})
             return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
     if obs.holds_lock:
-        return CreatePod(attempts + 1)
+        return _start_attempt(obs, phase, attempts)
     position = _queue_position(obs)
     if position is None:  # not yet in this replica's queue index; look again shortly
         return Wait(min(1.0, obs.reconcile_interval))

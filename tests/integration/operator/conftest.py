@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator
+import datetime
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import kmock
 import pytest
 
+from cvmfs_operator.api import contract
 from cvmfs_operator.cli.emulator import ApiEmulator
 from cvmfs_operator.clients.kube import KubeClient, make_api_client
 from cvmfs_operator.clients.simkubelet import Fate, FateFn, SimulatedKubelet
+from cvmfs_operator.stratum0 import simulated
 from tests.support.cluster import Cluster, OperatorProcess, load_example
+from tests.support.s3 import ACCESS_KEY, SECRET_KEY, S3Endpoint
 
 OPERATOR_NAMESPACE = "cvmfs-system"
 FQRN = "software.example.org"
@@ -69,7 +73,9 @@ class Kubelet:
 
     def __init__(self, kube: KubeClient) -> None:
         self.fates: dict[str, Fate | list[Fate]] = {}
-        self.sim = SimulatedKubelet(kube, OPERATOR_NAMESPACE, self._fate)
+        # A successful pod really publishes (simulated objects written to the S3 endpoint).
+        self.sim = SimulatedKubelet(kube, OPERATOR_NAMESPACE, self._fate,
+                                    publish=simulated.publisher(ACCESS_KEY, SECRET_KEY))
 
     def _fate(self, pod: dict[str, Any]) -> Fate:
         labels = pod["metadata"]["labels"]
@@ -96,12 +102,33 @@ async def kubelet(kube: KubeClient) -> AsyncIterator[Kubelet]:
     assert not overlaps, f"two publisher pods of one repository at once: {overlaps}"
 
 
-def repository(name: str = FQRN, **spec: Any) -> dict[str, Any]:
-    body = copy.deepcopy(load_example("repository.yaml")[0])
-    body["metadata"]["name"] = name
-    body["spec"]["stratum0"]["url"] = f"http://s3.example.org/cvmfs/{name}"
-    body["spec"].update(spec)
-    return body
+CREDENTIALS_SECRET = "s3-credentials"
+RepoFactory = Callable[..., dict[str, Any]]
+
+
+def stratum0_spec(s3: S3Endpoint, bucket: str, fqrn: str) -> dict[str, Any]:
+    return {
+        "url": s3.public_url(bucket, fqrn),
+        "s3": {"endpoint": s3.url, "bucket": bucket, "region": "us-east-1", "addressing": "path",
+               "credentialsSecretRef": {"name": CREDENTIALS_SECRET}},
+    }
+
+
+@pytest.fixture
+async def repository(cluster: Cluster, s3: S3Endpoint, bucket: str) -> RepoFactory:
+    """Build Repository bodies whose storage is a seeded repository in the moto S3 endpoint."""
+    await cluster.create_secret(OPERATOR_NAMESPACE, CREDENTIALS_SECRET, {
+        contract.S3_ACCESS_KEY_FILE: ACCESS_KEY, contract.S3_SECRET_KEY_FILE: SECRET_KEY})
+
+    def make(name: str = FQRN, **spec: Any) -> dict[str, Any]:
+        where = simulated.Bucket(s3.url, bucket, name, ACCESS_KEY, SECRET_KEY)
+        simulated.seed_repository(where, name, datetime.datetime.now(datetime.UTC))
+        body = copy.deepcopy(load_example("repository.yaml")[0])
+        body["metadata"]["name"] = name
+        body["spec"]["stratum0"] = stratum0_spec(s3, bucket, name)
+        body["spec"].update(spec)
+        return body
+    return make
 
 
 def transaction(name: str, namespace: str = "default", repo: str = FQRN, **spec: Any) -> dict[str, Any]:
@@ -115,4 +142,4 @@ def transaction(name: str, namespace: str = "default", repo: str = FQRN, **spec:
     return body
 
 
-__all__ = ["FQRN", "OPERATOR_NAMESPACE", "Fate", "FateFn", "Kubelet", "repository", "transaction"]
+__all__ = ["FQRN", "OPERATOR_NAMESPACE", "Fate", "FateFn", "Kubelet", "RepoFactory", "transaction"]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.integration.operator.conftest import Kubelet
+from cvmfs_operator.api import contract
+from tests.integration.operator.conftest import OPERATOR_NAMESPACE, Kubelet
 from tests.support.cluster import EXAMPLES, Cluster, OperatorProcess, load_example
+from tests.support.s3 import ACCESS_KEY, SECRET_KEY
 
 
 async def test_every_example_applies_and_its_transactions_succeed(
-        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet) -> None:
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
     files = sorted(Path(EXAMPLES).glob("*.yaml"))
     assert files, "examples/ holds no YAML"
     transactions: list[tuple[str, str]] = []
@@ -17,6 +20,13 @@ async def test_every_example_applies_and_its_transactions_succeed(
     # Repositories first, as the README applies them; Transactions would wait for them anyway.
     for doc in sorted(documents, key=lambda d: d["kind"] != "Repository"):
         if doc["kind"] == "Repository":
+            # Same Repository, but its storage is the test's S3 endpoint instead of s3.example.org.
+            secret = doc["spec"]["stratum0"]["s3"]["credentialsSecretRef"]["name"]
+            seeded = repository(doc["metadata"]["name"])
+            doc["spec"]["stratum0"] = seeded["spec"]["stratum0"]
+            doc["spec"]["stratum0"]["s3"]["credentialsSecretRef"]["name"] = secret
+            await cluster.create_secret(OPERATOR_NAMESPACE, secret, {
+                contract.S3_ACCESS_KEY_FILE: ACCESS_KEY, contract.S3_SECRET_KEY_FILE: SECRET_KEY})
             await cluster.create_repository(doc)
         elif doc["kind"] == "Transaction":
             await cluster.create_transaction(doc)

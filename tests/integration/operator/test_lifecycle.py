@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from cvmfs_operator.api import contract
-from tests.integration.operator.conftest import FQRN, Fate, Kubelet, repository, transaction
+from tests.integration.operator.conftest import FQRN, Fate, Kubelet, RepoFactory, transaction
 from tests.support.cluster import Cluster, OperatorProcess, eventually
 
 
 async def test_happy_path_publishes_records_and_removes_the_pod(
-        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet) -> None:
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
     await cluster.create_repository(repository())
     created = await cluster.create_transaction(transaction("release-1"))
 
@@ -39,7 +40,8 @@ async def test_happy_path_publishes_records_and_removes_the_pod(
 
 
 async def test_publisher_failure_is_reported_with_reason_and_log_tail(
-        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet) -> None:
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
     log = [f"line {i}" for i in range(100)]
     kubelet.fates["broken"] = Fate.fail(contract.ErrorClass.PUBLISH_FAILED, "Signing failed", log=log)
     await cluster.create_repository(repository())

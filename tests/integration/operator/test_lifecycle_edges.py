@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cvmfs_operator.api import contract
-from tests.integration.operator.conftest import FQRN, Fate, Kubelet, repository, transaction
+from tests.integration.operator.conftest import FQRN, Fate, Kubelet, RepoFactory, transaction
 from tests.support.cluster import Cluster, OperatorProcess, eventually
 
 
@@ -12,7 +12,8 @@ async def _idle(cluster: Cluster, fqrn: str = FQRN) -> bool:
 
 
 async def test_deadline_exceeded_fails_without_retry(
-        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet) -> None:
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
     kubelet.fates["slow"] = Fate(hang=True)
     await cluster.create_repository(repository())
     await cluster.create_transaction(transaction("slow", timeoutSeconds=1, backoffLimit=2))
@@ -27,7 +28,8 @@ async def test_deadline_exceeded_fails_without_retry(
 
 
 async def test_a_retryable_failure_is_retried_within_backoff_limit(
-        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet) -> None:
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
     kubelet.fates["flaky"] = [Fate.fail(contract.ErrorClass.ATTACH_FAILED, "S3 endpoint timed out"), Fate()]
     await cluster.create_repository(repository())
     await cluster.create_transaction(transaction("flaky", backoffLimit=1))
@@ -40,7 +42,8 @@ async def test_a_retryable_failure_is_retried_within_backoff_limit(
 
 
 async def test_retries_stop_at_backoff_limit(
-        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet) -> None:
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
     kubelet.fates["down"] = Fate.fail(contract.ErrorClass.ATTACH_FAILED, "S3 endpoint timed out")
     await cluster.create_repository(repository())
     await cluster.create_transaction(transaction("down", backoffLimit=1))
@@ -53,7 +56,8 @@ async def test_retries_stop_at_backoff_limit(
 
 
 async def test_deleting_a_running_transaction_stops_its_pod_and_the_queue_advances(
-        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet) -> None:
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
     kubelet.fates["stuck"] = Fate(hang=True)
     await cluster.create_repository(repository())
     stuck = await cluster.create_transaction(transaction("stuck"))
@@ -70,7 +74,8 @@ async def test_deleting_a_running_transaction_stops_its_pod_and_the_queue_advanc
 
 
 async def test_deleting_a_queued_transaction_leaves_nothing_behind(
-        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet) -> None:
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
     kubelet.fates["head"] = Fate(seconds=2.0)
     await cluster.create_repository(repository())
     await cluster.create_transaction(transaction("head"))
@@ -87,7 +92,8 @@ async def test_deleting_a_queued_transaction_leaves_nothing_behind(
 
 
 async def test_an_operator_restarted_mid_run_adopts_the_pod_and_never_starts_a_second(
-        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet) -> None:
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
     kubelet.fates["long"] = Fate(seconds=4.0)
     await cluster.create_repository(repository())
     created = await cluster.create_transaction(transaction("long"))
@@ -105,7 +111,8 @@ async def test_an_operator_restarted_mid_run_adopts_the_pod_and_never_starts_a_s
 
 
 async def test_operator_killed_right_after_acquiring_the_lock_resumes(
-        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet) -> None:
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
     await cluster.create_repository(repository())
     operator.stop(kill=True)
     await cluster.create_transaction(transaction("resume"))
@@ -115,7 +122,8 @@ async def test_operator_killed_right_after_acquiring_the_lock_resumes(
 
 
 async def test_a_missing_repository_keeps_the_transaction_pending_until_it_appears(
-        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet) -> None:
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
     await cluster.create_transaction(transaction("early"))
 
     pending = await cluster.wait_phase("default", "early", "Pending")
@@ -130,7 +138,8 @@ async def test_a_missing_repository_keeps_the_transaction_pending_until_it_appea
 
 
 async def test_a_namespace_the_repository_does_not_allow_fails_without_a_pod(
-        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet) -> None:
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
     await cluster.create_repository(repository())
     await cluster.create_transaction(transaction("intruder", namespace="elsewhere"))
 
@@ -143,7 +152,8 @@ async def test_a_namespace_the_repository_does_not_allow_fails_without_a_pod(
 
 
 async def test_a_script_payload_is_refused_where_the_repository_forbids_scripts(
-        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet) -> None:
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
     repo = repository()
     repo["spec"]["publisher"]["allowScripts"] = False
     await cluster.create_repository(repo)
@@ -157,7 +167,8 @@ async def test_a_script_payload_is_refused_where_the_repository_forbids_scripts(
 
 
 async def test_a_failed_pod_is_kept_for_ttl_seconds_after_finished(
-        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet) -> None:
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
     kubelet.fates["kept"] = Fate.fail(contract.ErrorClass.PUBLISH_FAILED, "Signing failed")
     await cluster.create_repository(repository())
     created = await cluster.create_transaction(transaction("kept", backoffLimit=0, ttlSecondsAfterFinished=3))

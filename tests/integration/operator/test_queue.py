@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.operator.conftest import FQRN, Fate, Kubelet, repository, transaction
+from tests.integration.operator.conftest import FQRN, Fate, Kubelet, RepoFactory, transaction
 from tests.support.cluster import Cluster, OperatorProcess, eventually
 
 
 async def test_two_transactions_on_one_repository_run_one_after_the_other_in_creation_order(
-        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet) -> None:
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
     kubelet.fates["first"] = Fate(seconds=2.0)
     await cluster.create_repository(repository())
     await cluster.create_transaction(transaction("first"))
@@ -37,7 +38,8 @@ async def test_two_transactions_on_one_repository_run_one_after_the_other_in_cre
 
 
 async def test_queue_positions_follow_creation_order(
-        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet) -> None:
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
     kubelet.fates["a-head"] = Fate(seconds=2.0)
     await cluster.create_repository(repository())
     await cluster.create_transaction(transaction("a-head"))
@@ -56,7 +58,8 @@ async def test_queue_positions_follow_creation_order(
 
 
 async def test_two_repositories_publish_in_parallel(
-        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet) -> None:
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
     kubelet.fates["one"] = Fate(seconds=3.0)
     kubelet.fates["two"] = Fate(seconds=3.0)
     await cluster.create_repository(repository("one.example.org"))

@@ -1,0 +1,67 @@
+"""Read a Repository's Stratum 0 (S3 or HTTP) with the credentials from its Secret.
+
+The operator's view of a repository comes from the repository itself: this is where the handlers
+meet the :mod:`cvmfs_operator.stratum0` readers. Credentials are read from the Secret each time
+(so rotated keys take effect) and never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from cvmfs_operator.api import contract
+from cvmfs_operator.api.types import Repository, Transaction
+from cvmfs_operator.clients.errors import KubeError
+from cvmfs_operator.handlers.runtime import Runtime
+from cvmfs_operator.reconcile.observed import Stratum0View
+from cvmfs_operator.render.transaction import effective_tag
+from cvmfs_operator.stratum0 import HttpReader, InvalidConfiguration, S3Reader, Stratum0Error, Stratum0Reader
+from cvmfs_operator.stratum0.s3_reader import Timeouts
+
+
+def _decode(data: dict[str, str], key: str, secret: str) -> str:
+    if key not in data:
+        raise InvalidConfiguration(f"Secret {secret} has no key {key!r}")
+    try:
+        return base64.b64decode(data[key], validate=True).decode().strip()
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidConfiguration(f"Secret {secret} key {key!r} is not valid base64 text") from None
+
+
+def reader_for(rt: Runtime, repo: Repository) -> Stratum0Reader:
+    """A reader for the repository; raises Stratum0Error or KubeError naming what is wrong."""
+    fqrn = repo["metadata"]["name"]
+    stratum0 = repo["spec"]["stratum0"]
+    timeouts = Timeouts(connect=rt.settings.s3_timeout / 2, read=rt.settings.s3_timeout)
+    if "s3" in stratum0:
+        secret = stratum0["s3"]["credentialsSecretRef"]["name"]
+        data = rt.kube.read_secret(rt.settings.namespace, secret)
+        return S3Reader.from_spec(
+            fqrn, stratum0["s3"], timeouts=timeouts,
+            access_key=_decode(data, contract.S3_ACCESS_KEY_FILE, secret),
+            secret_key=_decode(data, contract.S3_SECRET_KEY_FILE, secret))
+    return HttpReader(stratum0["url"], timeout=rt.settings.s3_timeout)
+
+
+def read_for_transaction(rt: Runtime, txn: Transaction) -> Stratum0View:
+    """Revision, reflog hash and this Transaction's tag as the repository has them now."""
+    repo = rt.kube.get_repository(txn["spec"]["repository"])
+    if repo is None:
+        return Stratum0View(error=f"Repository {txn['spec']['repository']} does not exist")
+    try:
+        reader = reader_for(rt, repo)
+        manifest = reader.manifest()
+        tag = reader.find_tag(effective_tag(txn), manifest)
+    except Stratum0Error as error:
+        rt.metrics.api_errors.labels("stratum0").inc()
+        return Stratum0View(error=str(error))
+    except KubeError as error:
+        return Stratum0View(error=f"cannot read the S3 credentials: {error}")
+    return Stratum0View(
+        revision=manifest.revision,
+        root_hash=manifest.root_hash,
+        reflog_hash=manifest.reflog_hash,
+        tag_revision=tag.revision if tag else None,
+        tag_hash=tag.root_hash if tag else None,
+    )

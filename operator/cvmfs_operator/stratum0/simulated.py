@@ -1,0 +1,169 @@
+"""A simulated Stratum 0 writer for the demo and the tests: what a publish leaves in S3.
+
+It writes what ``cvmfs_server publish -a <tag>`` leaves in the bucket (CVMFS.md "Verified"): a new
+``.cvmfspublished`` with the next revision, a tag database holding every earlier tag plus the new
+one, and a new ``.cvmfsreflog`` whose hash is the manifest's ``Y``. Nothing is signed and no
+catalog is real: this stands in for a publisher where no CernVM-FS exists, so that the operator's
+own reading of the repository (revision, tags, whitelist) works against real objects over S3.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from cvmfs_operator.api import contract
+from cvmfs_operator.stratum0 import layout
+from cvmfs_operator.stratum0.manifest import parse_manifest
+from cvmfs_operator.stratum0.tags import list_tags
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+@dataclass(frozen=True)
+class Bucket:
+    endpoint: str
+    bucket: str
+    prefix: str
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+    def client(self) -> S3Client:
+        return boto3.session.Session().client(
+            "s3", endpoint_url=self.endpoint, region_name=self.region,
+            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
+            config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 2}))
+
+
+@dataclass(frozen=True)
+class SimulatedPublish:
+    revision_before: int
+    revision_after: int
+    root_hash: str
+    reflog_hash: str
+
+
+class TagExists(ValueError):
+    """cvmfs refuses to publish a tag name that is already in the repository."""
+
+
+def _put(client: S3Client, where: Bucket, name: str, body: bytes) -> None:
+    client.put_object(Bucket=where.bucket, Key=f"{where.prefix}/{name}", Body=body, ACL="public-read")
+
+
+def _get(client: S3Client, where: Bucket, name: str) -> bytes | None:
+    try:
+        return client.get_object(Bucket=where.bucket, Key=f"{where.prefix}/{name}")["Body"].read()
+    except botocore.exceptions.ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+
+
+def _write_revision(client: S3Client, where: Bucket, fqrn: str, revision: int,
+                    tags: list[layout.Tag], now: datetime.datetime) -> SimulatedPublish:
+    root_hash = layout.fake_hash(f"{fqrn} root catalog {revision}")
+    stamp = int(now.timestamp())
+    database = layout.tag_database_bytes(tags)
+    tag_hash, tag_key = layout.content_key(where.prefix, database, "H")
+    client.put_object(Bucket=where.bucket, Key=tag_key, Body=database, ACL="public-read")
+    reflog = f"simulated reflog of {fqrn} up to revision {revision}\n".encode()
+    reflog_hash = hashlib.sha1(reflog).hexdigest()
+    _put(client, where, ".cvmfsreflog", reflog)
+    manifest = layout.manifest_bytes(layout.ManifestFields(
+        revision=revision, root_hash=root_hash, timestamp=stamp, fqrn=fqrn,
+        tag_db_hash=tag_hash, reflog_hash=reflog_hash))
+    _put(client, where, ".cvmfspublished", manifest)
+    return SimulatedPublish(revision - 1, revision, root_hash, reflog_hash)
+
+
+def seed_repository(where: Bucket, fqrn: str, now: datetime.datetime,
+                    whitelist_days: float = 30.0) -> SimulatedPublish:
+    """An existing repository at revision 2 (as after ``mkfs``), with a whitelist."""
+    client = where.client()
+    created = now.astimezone(datetime.UTC).replace(tzinfo=None)
+    _put(client, where, ".cvmfswhitelist", layout.whitelist_bytes(
+        fqrn, created, created + datetime.timedelta(days=whitelist_days)))
+    root = layout.fake_hash(f"{fqrn} root catalog 2")
+    tags = [layout.Tag("trunk", root, 2, int(now.timestamp()), "current HEAD")]
+    return _write_revision(client, where, fqrn, 2, tags, now)
+
+
+def publish(where: Bucket, fqrn: str, tag: str, description: str,
+            now: datetime.datetime) -> SimulatedPublish:
+    """Publish the next revision with ``tag`` (refused if the tag exists, as cvmfs does)."""
+    client = where.client()
+    raw = _get(client, where, ".cvmfspublished")
+    if raw is None:
+        raise FileNotFoundError(f"{where.prefix}/.cvmfspublished does not exist: seed the repository")
+    manifest = parse_manifest(raw)
+    tags: list[layout.Tag] = []
+    if manifest.tag_db_hash:
+        database = _get(client, where, f"data/{manifest.tag_db_hash[:2]}/{manifest.tag_db_hash[2:]}H")
+        if database is not None:
+            tags = [layout.Tag(t.name, t.root_hash, t.revision, t.timestamp, t.description)
+                    for t in list_tags(database)]
+    if any(t.name == tag for t in tags):
+        raise TagExists(f"tag {tag!r} already exists in {fqrn}")
+    revision = manifest.revision + 1
+    root_hash = layout.fake_hash(f"{fqrn} root catalog {revision}")
+    stamp = int(now.timestamp())
+    kept = [t for t in tags if t.name not in ("trunk", "trunk-previous")]
+    previous = next((t for t in tags if t.name == "trunk"), None)
+    kept.append(layout.Tag(tag, root_hash, revision, stamp, description))
+    kept.append(layout.Tag("trunk", root_hash, revision, stamp, "current HEAD"))
+    if previous is not None:
+        kept.append(layout.Tag("trunk-previous", previous.hash, previous.revision, previous.timestamp,
+                               "default undo target"))
+    return _write_revision(client, where, fqrn, revision, kept, now)
+
+
+def _result(tag: str, *, error: contract.ErrorClass | None = None, step: str | None = None,
+            message: str = "", done: SimulatedPublish | None = None,
+            fqrn: str = "") -> contract.PublisherResult:
+    return {
+        "contractVersion": contract.CONTRACT_VERSION,
+        "outcome": (contract.Outcome.FAILED if error else contract.Outcome.SUCCEEDED).value,
+        "errorClass": error.value if error else None,
+        "step": step,
+        "message": message,
+        "revisionBefore": done.revision_before if done else None,
+        "revisionAfter": done.revision_after if done else None,
+        "rootHash": done.root_hash if done else None,
+        "tag": tag,
+        "reflogChecksum": done.reflog_hash if done else None,
+        "durations": {"mount": 0.1, "payload": 0.1, "publish": 0.1} if done else {},
+        "leaseToken": None,
+        "logTail": [f"[simulated] {fqrn}: {message}"],
+    }
+
+
+def publisher(access_key: str, secret_key: str,
+              clock: Callable[[], datetime.datetime] | None = None,
+              ) -> Callable[[contract.PublisherConfig], contract.PublisherResult]:
+    """A stand-in for the publisher program: publishes as its config asks, into the S3 it names."""
+    def run(config: contract.PublisherConfig) -> contract.PublisherResult:
+        s3 = config.get("s3")
+        fqrn, tag = config["fqrn"], config["tagName"]
+        now = clock() if clock else datetime.datetime.now(datetime.UTC)
+        if s3 is None:
+            return _result(tag, error=contract.ErrorClass.INVALID_INPUT, step="configure", fqrn=fqrn,
+                           message="the simulation publishes to S3 repositories only")
+        where = Bucket(s3["endpoint"], s3["bucket"], s3["prefix"], access_key, secret_key, s3["region"])
+        try:
+            done = publish(where, fqrn, tag, config["tagDescription"], now)
+        except TagExists as error:
+            return _result(tag, error=contract.ErrorClass.PUBLISH_FAILED, step="publish", fqrn=fqrn,
+                           message=str(error))
+        return _result(tag, done=done, fqrn=fqrn,
+                       message=f"published revision {done.revision_after} tagged {tag}")
+    return run
