@@ -138,6 +138,8 @@ def decide(obs: Observed) -> Action:
     if latest is not None and latest.attempt == attempts and _unrecorded(obs, latest):
         return _record(obs, latest)
     for pod in obs.pods:  # pods of recorded failed attempts are not kept while retrying
+        if pod.deleting:
+            return Wait(min(1.0, obs.reconcile_interval))
         return DeletePod(pod.name, f"attempt {pod.attempt} ended and was recorded")
     return _start_or_queue(obs, phase, attempts)
 
@@ -207,16 +209,19 @@ def _record(obs: Observed, pod: PodView) -> Action:
         want = _Desired(Phase.CANCELLED, outcome.reason, outcome.message, fields)
         return _set(obs, want, outcome.message, warning=True) or Wait(obs.reconcile_interval)
     fields["lastFailure"] = {"attempt": pod.attempt, "reason": outcome.reason, "message": outcome.message}
-    if outcome.retryable and pod.attempt <= effective.backoff_limit(txn):
-        want = _Desired(Phase.RUNNING, "Retrying", f"attempt {pod.attempt} failed ({outcome.message}); "
-                        f"retrying ({pod.attempt}/{effective.backoff_limit(txn)} retries used)", fields)
+    if outcome.retryable:
+        # Whether this attempt published is decided from the repository before anything else.
+        if pod.attempt <= effective.backoff_limit(txn):
+            message = (f"attempt {pod.attempt} failed ({outcome.message}); retrying "
+                       f"({pod.attempt}/{effective.backoff_limit(txn)} retries used)")
+        else:
+            message = (f"attempt {pod.attempt} failed ({outcome.message}); no retries left, checking "
+                       "the repository before giving up")
+        want = _Desired(Phase.RUNNING, "Retrying", message, fields)
         return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
     fields["completionTime"] = rfc3339(obs.now)
-    message = outcome.message
-    if outcome.retryable:
-        message = f"gave up after {pod.attempt} attempts: {message}"
-    want = _Desired(Phase.FAILED, outcome.reason, message, fields)
-    return _set(obs, want, message, warning=True) or Wait(obs.reconcile_interval)
+    want = _Desired(Phase.FAILED, outcome.reason, outcome.message, fields)
+    return _set(obs, want, outcome.message, warning=True) or Wait(obs.reconcile_interval)
 
 
 def _verify(obs: Observed, pod: PodView, result: contract.PublisherResult) -> Action | None:
@@ -240,7 +245,7 @@ def _verify(obs: Observed, pod: PodView, result: contract.PublisherResult) -> Ac
     return _set(obs, want, message, warning=True) or Wait(obs.reconcile_interval)
 
 
-def _start_attempt(obs: Observed, phase: Phase, attempts: int) -> Action:
+def _start_attempt(obs: Observed, phase: Phase, attempts: int, *, exhausted: bool = False) -> Action:
     """Exactly-once: before any attempt, ask the repository whether the tag is already there."""
     s0 = obs.stratum0
     if s0 is None:
@@ -267,6 +272,12 @@ def _start_attempt(obs: Observed, phase: Phase, attempts: int) -> Action:
             "revisionAfter": s0.tag_revision, "rootHash": s0.tag_hash, "queuePosition": None,
             "completionTime": rfc3339(obs.now)})
         return _set(obs, want, message) or Wait(obs.reconcile_interval)
+    if exhausted:
+        failure = _last_failure(obs)
+        want = _Desired(Phase.FAILED, str(failure.get("reason", "Failed")),
+                        f"gave up after {attempts} attempts: {failure.get('message', '')!s}",
+                        {"completionTime": rfc3339(obs.now)})
+        return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
     return CreatePod(attempts + 1)
 
 
@@ -330,13 +341,17 @@ def _start_or_queue(obs: Observed, phase: Phase, attempts: int) -> Action:
             lost = {"attempt": attempts, "reason": "PodLost", "message": message}
             want = _Desired(Phase.RUNNING, "PodLost", message, {"lastFailure": lost})
             return _set(obs, want, message, warning=True) or Wait(obs.reconcile_interval)
-        if attempts > effective.backoff_limit(txn):
-            want = _Desired(Phase.FAILED, str(failure.get("reason", "Failed")),
-                            f"gave up after {attempts} attempts: {failure.get('message', '')!s}",
-                            {"completionTime": rfc3339(obs.now)})
-            return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
+    exhausted = attempts > effective.backoff_limit(txn)
     if obs.holds_lock:
-        return _start_attempt(obs, phase, attempts)
+        return _start_attempt(obs, phase, attempts, exhausted=exhausted)
+    if phase is Phase.RUNNING:
+        # Between attempts without the lock (it was deleted or broken by hand): take it back if
+        # it is free, never start a pod without it, and stay Running (no way back to the queue).
+        if obs.lock_holder is None:
+            return AcquireLock()
+        want = _Desired(Phase.RUNNING, "LockLost", f"the lock of repository {txn['spec']['repository']} "
+                        f"is held by {obs.lock_holder.rsplit('/', 1)[0]}; waiting to take it back")
+        return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
     position = _queue_position(obs)
     if position is None:  # not yet in this replica's queue index; look again shortly
         return Wait(min(1.0, obs.reconcile_interval))
@@ -363,6 +378,8 @@ def _after_finish(obs: Observed, phase: Phase) -> Action:
     ttl = effective.ttl_after_finished(obs.transaction)
     finished = parse_time(obs.transaction.get("status", {}).get("completionTime")) or obs.now
     for pod in obs.pods:
+        if pod.deleting:
+            return Wait(min(2.0, obs.reconcile_interval))
         keep = phase is not Phase.SUCCEEDED and ttl is not None
         remaining = (finished + datetime.timedelta(seconds=ttl or 0) - obs.now).total_seconds()
         if keep and remaining > 0:
@@ -381,5 +398,7 @@ def decide_deletion(obs: Observed) -> Action:
     if obs.holds_lock:
         return ReleaseLock()
     for pod in obs.pods:
+        if pod.deleting:
+            return Wait(1.0)
         return DeletePod(pod.name, "the Transaction is being deleted")
     return Done()

@@ -60,12 +60,15 @@ def label_value(text: str) -> str:
 
 
 def default_tag(namespace: str, name: str) -> str:
-    """The tag a Transaction publishes when ``spec.tag.name`` is not given.
+    """The tag a Transaction publishes when ``spec.tag.name`` is not given: ``<namespace>_<name>``.
 
     Derived from namespace and name (not the uid), so a GitOps controller that re-creates a
     deleted Transaction finds its tag already in the repository and does not publish twice.
+    The ``_`` separator appears in no Kubernetes namespace or object name, so two Transactions
+    never share a default tag, and the result is never a tag cvmfs reserves (``trunk``,
+    ``trunk-previous``, ``generic-*``).
     """
-    text = _TAG_UNSAFE.sub("-", f"{namespace}-{name}")
+    text = _TAG_UNSAFE.sub("-", f"{namespace}_{name}")
     if len(text) <= MAX_TAG:
         return text
     suffix = _digest(namespace, name)

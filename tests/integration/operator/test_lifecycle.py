@@ -17,7 +17,7 @@ async def test_happy_path_publishes_records_and_removes_the_pod(
 
     assert status["reason"] == "Published"
     assert status["revisionAfter"] == status["revisionBefore"] + 1
-    assert status["tag"] == "default-release-1"
+    assert status["tag"] == "default_release-1"
     assert status["attempts"] == 1
     assert status["logTail"]
     assert "published" in status["logTail"][-1]

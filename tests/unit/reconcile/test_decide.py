@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from cvmfs_operator.api.phases import IllegalTransition, Phase
+from cvmfs_operator.api.phases import Phase
 from cvmfs_operator.reconcile import transaction as decisions
 from cvmfs_operator.reconcile.observed import Observed, PodView, QueueEntry, Stratum0View
 from cvmfs_operator.reconcile.transaction import (
@@ -228,7 +228,7 @@ def test_tag_already_in_the_repository_is_already_published() -> None:
     assert action.status.get("completionTime") == NOW_TEXT
     assert "queuePosition" in action.status
     assert action.status["queuePosition"] is None
-    assert "team-a-release-1" in action.status.get("message", "")
+    assert "team-a_release-1" in action.status.get("message", "")
     assert decide(after) == ReleaseLock()
 
 
@@ -331,7 +331,7 @@ def test_successful_pod_records_the_publish_on_transaction_and_repository() -> N
     assert status.get("completionTime") == NOW_TEXT
     assert status.get("durations") == {"mount": 1.5, "publish": 3.0}
     assert status.get("logTail") == ["publishing", "done"]
-    assert status.get("tag") == "team-a-release-1"
+    assert status.get("tag") == "team-a_release-1"
     assert action.repository == {"revision": 8, "rootHash": "d" * 40, "lastPublishTime": NOW_TEXT,
                                  "reflogChecksum": "e" * 40}
     assert not action.warning
@@ -394,13 +394,20 @@ def test_older_attempt_pods_are_deleted_while_retrying() -> None:
 
 
 @pytest.mark.parametrize(("backoff", "attempt"), [(2, 3), (0, 1), (1, 2)])
-def test_exhausted_backoff_limit_fails(backoff: int, attempt: int) -> None:
+def test_exhausted_backoff_limit_fails_once_the_repository_shows_no_publish(backoff: int,
+                                                                            attempt: int) -> None:
     txn = transaction(Phase.RUNNING, **running(attempt))
     txn["spec"]["backoffLimit"] = backoff
     crashed = pod(attempt, "Failed", exit_code=1, termination_message="segfault")
-    action, after = set_status(observed(txn, lock=ME, pods=[crashed]), Phase.FAILED, "PublisherCrashed")
+    action, recorded = set_status(observed(txn, lock=ME, pods=[crashed]), Phase.RUNNING, "Retrying")
     assert action.status.get("lastFailure", {}).get("attempt") == attempt
     assert action.status.get("logTail") == ["segfault"]
+    assert "no retries left" in action.status.get("message", "")
+    assert decide(recorded) == DeletePod(f"publisher-a{attempt}", f"attempt {attempt} ended and was recorded")
+    gone = dataclasses.replace(recorded, pods=[])
+    assert decide(gone) == ReadStratum0()
+    action, after = set_status(dataclasses.replace(gone, stratum0=NOT_PUBLISHED), Phase.FAILED,
+                               "PublisherCrashed")
     assert f"gave up after {attempt} attempts" in action.status.get("message", "")
     assert action.status.get("completionTime") == NOW_TEXT
     assert decide(after) == ReleaseLock()
@@ -424,10 +431,11 @@ def test_vanished_pod_is_recorded_as_lost_then_retried() -> None:
     assert decide(dataclasses.replace(after, stratum0=NOT_PUBLISHED)) == CreatePod(2)
 
 
-def test_vanished_pod_of_the_last_allowed_attempt_fails() -> None:
+def test_vanished_pod_of_the_last_allowed_attempt_fails_once_the_repository_shows_no_publish() -> None:
     txn = transaction(Phase.RUNNING, **running(3))
     _, lost = set_status(observed(txn, lock=ME), Phase.RUNNING, "PodLost")
-    action, after = set_status(lost, Phase.FAILED, "PodLost")
+    assert decide(lost) == ReadStratum0()
+    action, after = set_status(dataclasses.replace(lost, stratum0=NOT_PUBLISHED), Phase.FAILED, "PodLost")
     assert "gave up after 3 attempts" in action.status.get("message", "")
     assert decide(after) == ReleaseLock()
 
@@ -452,17 +460,16 @@ def test_retry_after_an_attempt_that_did_publish_recovers_without_a_new_pod() ->
     assert decide(after) == ReleaseLock()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: when the last allowed attempt ends without a result (pod lost, or exit 0 without result) the "
-    "Transaction is failed without asking the repository; if that attempt did publish, status says "
-    "Failed while the tag exists (DESIGN §4: decide 'published or not' from the repository)"))
 @pytest.mark.parametrize("lost", [True, False])
 def test_last_attempt_without_a_result_asks_the_repository_before_giving_up(lost: bool) -> None:
     txn = transaction(Phase.RUNNING, **running(3))  # backoffLimit 2: attempt 3 is the last
     pods = [] if lost else [pod(3, "Succeeded", exit_code=0)]
     obs = observed(txn, lock=ME, pods=pods)
-    for _ in range(3):  # record the loss / the missing result, then decide again
+    for _ in range(4):  # record the loss / the missing result, remove the pod, decide again
         action = decide(obs)
+        if isinstance(action, DeletePod):
+            obs = dataclasses.replace(obs, pods=[])
+            continue
         if not isinstance(action, SetStatus) or action.status.get("phase") != "Running":
             break
         obs = apply(obs, action)
@@ -472,9 +479,6 @@ def test_last_attempt_without_a_result_asks_the_repository_before_giving_up(lost
     assert action.status.get("phase") == "Succeeded"
 
 
-@pytest.mark.xfail(strict=True, raises=IllegalTransition, reason=(
-    "BUG: a Running Transaction between attempts whose Lease is held by another (e.g. deleted by hand "
-    "and taken) makes decide raise IllegalTransition (Running -> Queued) instead of returning an action"))
 def test_running_transaction_that_lost_its_lock_does_not_crash_the_decision() -> None:
     txn = transaction(Phase.RUNNING, **running(lastFailure={"attempt": 1, "reason": "Busy", "message": "b"}))
     action = decide(observed(txn, lock=OTHER, holder_alive=True, queue=[OTHER_ENTRY, ME_ENTRY]))

@@ -105,7 +105,7 @@ def test_s3_repository_with_a_tarball() -> None:
             "labels": {**TXN_LABELS, "cvmfs.cern.ch/attempt": "1"},
             "annotations": {
                 "cvmfs.cern.ch/transaction": "team-a/release-1",
-                "cvmfs.cern.ch/tag": "team-a-release-1",
+                "cvmfs.cern.ch/tag": "team-a_release-1",
             },
         },
         "spec": {
@@ -127,7 +127,7 @@ def test_s3_repository_with_a_tarball() -> None:
                     "settings": {},
                     "path": "/sw/1.0",
                     "payload": {"tarball": {"url": "https://downloads.example.org/sw-1.0.tar.gz"}},
-                    "tagName": "team-a-release-1",
+                    "tagName": "team-a_release-1",
                     "tagDescription": DEFAULT_DESCRIPTION,
                     "reflogChecksum": "c" * 40,
                     "revisionBefore": 7,
@@ -242,7 +242,7 @@ def test_gateway_mode_mounts_the_gateway_key_and_not_the_repository_key() -> Non
             "labels": {**TXN_LABELS, "cvmfs.cern.ch/attempt": "1"},
             "annotations": {
                 "cvmfs.cern.ch/transaction": "team-a/release-1",
-                "cvmfs.cern.ch/tag": "team-a-release-1",
+                "cvmfs.cern.ch/tag": "team-a_release-1",
             },
         },
         "spec": {
@@ -264,7 +264,7 @@ def test_gateway_mode_mounts_the_gateway_key_and_not_the_repository_key() -> Non
                     "settings": {},
                     "path": "/sw/1.0",
                     "payload": {"tarball": {"url": "https://downloads.example.org/sw-1.0.tar.gz"}},
-                    "tagName": "team-a-release-1",
+                    "tagName": "team-a_release-1",
                     "tagDescription": DEFAULT_DESCRIPTION,
                     "reflogChecksum": "c" * 40,
                     "revisionBefore": 7,
@@ -324,7 +324,7 @@ def test_device_plugin_mode_asks_for_the_fuse_device_instead_of_privilege() -> N
             "labels": {**TXN_LABELS, "cvmfs.cern.ch/attempt": "1"},
             "annotations": {
                 "cvmfs.cern.ch/transaction": "team-a/release-1",
-                "cvmfs.cern.ch/tag": "team-a-release-1",
+                "cvmfs.cern.ch/tag": "team-a_release-1",
             },
         },
         "spec": {
@@ -346,7 +346,7 @@ def test_device_plugin_mode_asks_for_the_fuse_device_instead_of_privilege() -> N
                     "settings": {},
                     "path": "/",
                     "payload": {"script": {"source": "rm -rf old\n"}},
-                    "tagName": "team-a-release-1",
+                    "tagName": "team-a_release-1",
                     "tagDescription": DEFAULT_DESCRIPTION,
                     "reflogChecksum": "c" * 40,
                     "revisionBefore": 7,
@@ -403,7 +403,7 @@ def test_scheduling_and_resource_overrides() -> None:
             "labels": {**TXN_LABELS, "cvmfs.cern.ch/attempt": "3"},
             "annotations": {
                 "cvmfs.cern.ch/transaction": "team-a/release-1",
-                "cvmfs.cern.ch/tag": "team-a-release-1",
+                "cvmfs.cern.ch/tag": "team-a_release-1",
             },
         },
         "spec": {
@@ -437,7 +437,7 @@ def test_scheduling_and_resource_overrides() -> None:
                     "settings": {"hashAlgorithm": "shake128", "compressionAlgorithm": "zlib"},
                     "path": "/sw/1.0",
                     "payload": {"tarball": {"url": "https://downloads.example.org/sw-1.0.tar.gz"}},
-                    "tagName": "team-a-release-1",
+                    "tagName": "team-a_release-1",
                     "tagDescription": DEFAULT_DESCRIPTION,
                     "reflogChecksum": "c" * 40,
                     "revisionBefore": 7,
