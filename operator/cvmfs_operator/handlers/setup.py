@@ -9,7 +9,7 @@ from typing import Any
 import kopf
 import prometheus_client
 
-from cvmfs_operator.handlers import flow, stratum0_access, transactions
+from cvmfs_operator.handlers import flow, repositories, stratum0_access, transactions
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 
 
@@ -41,4 +41,5 @@ def build_registry(rt: Runtime, read_stratum0: flow.Stratum0Reader | None = None
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
     transactions.register(registry, rt, read_stratum0 or stratum0_access.read_for_transaction)
+    repositories.register(registry, rt)
     return registry

@@ -120,9 +120,11 @@ async def repository(cluster: Cluster, s3: S3Endpoint, bucket: str) -> RepoFacto
     await cluster.create_secret(OPERATOR_NAMESPACE, CREDENTIALS_SECRET, {
         contract.S3_ACCESS_KEY_FILE: ACCESS_KEY, contract.S3_SECRET_KEY_FILE: SECRET_KEY})
 
-    def make(name: str = FQRN, **spec: Any) -> dict[str, Any]:
-        where = simulated.Bucket(s3.url, bucket, name, ACCESS_KEY, SECRET_KEY)
-        simulated.seed_repository(where, name, datetime.datetime.now(datetime.UTC))
+    def make(name: str = FQRN, *, whitelist_days: float = 30.0, seed: bool = True,
+             **spec: Any) -> dict[str, Any]:
+        if seed:
+            where = simulated.Bucket(s3.url, bucket, name, ACCESS_KEY, SECRET_KEY)
+            simulated.seed_repository(where, name, datetime.datetime.now(datetime.UTC), whitelist_days)
         body = copy.deepcopy(load_example("repository.yaml")[0])
         body["metadata"]["name"] = name
         body["spec"]["stratum0"] = stratum0_spec(s3, bucket, name)

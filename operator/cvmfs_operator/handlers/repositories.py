@@ -1,0 +1,64 @@
+"""kopf wiring for Repositories: a health timer that reads the Stratum 0 and writes status.
+
+Each Repository has its own timer; the S3 reads are bounded by short timeouts, so an unreachable
+Stratum 0 delays only its own Repository's status, never another's, and never the Transactions.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from typing import Any, cast
+
+import kopf
+
+from cvmfs_operator.api.types import GROUP, REPOSITORY_PLURAL, VERSION, Condition, Repository
+from cvmfs_operator.clients.errors import KubeError
+from cvmfs_operator.handlers import stratum0_access
+from cvmfs_operator.handlers.runtime import Logger, Runtime
+from cvmfs_operator.handlers.transactions import INDEX
+from cvmfs_operator.reconcile.observed import QueueEntry
+from cvmfs_operator.stratum0 import InvalidConfiguration, Observation, Stratum0Error, assess_health, observe
+
+
+def _ready(conditions: Sequence[Condition]) -> tuple[str, str, str] | None:
+    for condition in conditions:
+        if condition["type"] == "Ready":
+            return condition["status"], condition["reason"], condition["message"]
+    return None
+
+
+def register(registry: kopf.OperatorRegistry, rt: Runtime) -> None:
+    @kopf.timer(GROUP, VERSION, REPOSITORY_PLURAL, registry=registry, id="health",
+                interval=rt.settings.health_interval, initial_delay=0.0, sharp=False)
+    def health(name: str, body: kopf.Body, meta: kopf.Meta, status: kopf.Status, logger: Logger,
+               **kwargs: Any) -> None:
+        """Read manifest and whitelist; write revision, expiry, queue length and conditions."""
+        repo = cast(Repository, dict(body))
+        observation: Observation | Stratum0Error
+        try:
+            observation = observe(stratum0_access.reader_for(rt, repo))
+        except Stratum0Error as error:
+            observation = error
+        except KubeError as error:
+            observation = InvalidConfiguration(f"cannot read the S3 credentials: {error}")
+        previous = list(status.get("conditions") or [])
+        new = assess_health(
+            observation, now=datetime.datetime.now(datetime.UTC), fqrn=name, previous=previous,
+            warn_before=datetime.timedelta(days=rt.settings.whitelist_warning_days),
+            observed_generation=meta.get("generation"))
+        entries: Sequence[QueueEntry] = list(kwargs[INDEX].get(name, []))
+        active = status.get("activeTransaction") or {}
+        waiting = sum(1 for entry in entries if entry.uid != active.get("uid"))
+        patch: dict[str, Any] = dict(new)
+        patch["queueLength"] = waiting
+        if meta.get("generation") is not None:
+            patch["observedGeneration"] = meta.get("generation")
+        rt.metrics.queue_length.labels(name).set(waiting)
+        try:
+            rt.kube.patch_repository_status(name, patch)
+        except KubeError as error:
+            raise kopf.TemporaryError(str(error), delay=rt.settings.health_interval) from None
+        before, after = _ready(previous), _ready(new.get("conditions", []))
+        if after is not None and (before is None or before[:2] != after[:2]):
+            (logger.info if after[0] == "True" else logger.warning)("Ready=%s %s: %s", *after)
