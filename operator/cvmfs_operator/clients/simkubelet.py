@@ -35,6 +35,8 @@ class Fate:
     message: str | None = None  # the termination message; None lets the default result be used
     hang: bool = False
     stage_exit_code: int | None = None  # when set, the stage init container ends with this code
+    vanish: bool = False  # the pod disappears (node lost) instead of ending; no result is left
+    publishes: bool = True  # a vanishing pod may still have published before it went
 
     @staticmethod
     def fail(error_class: contract.ErrorClass, text: str, seconds: float = 0.2,
@@ -142,6 +144,11 @@ class SimulatedKubelet:
                          exit_code=143, message=None)
             return
         if fate.hang or elapsed < fate.seconds:
+            return
+        if fate.vanish:
+            if fate.publishes:
+                self._default_result(pod)  # the publish happens, its result is lost with the pod
+            self.kube.delete_pod(self.namespace, name)
             return
         if fate.stage_exit_code not in (None, 0):
             self._finish(pod, "Failed", {}, exit_code=None, message=None, stage_exit=fate.stage_exit_code)
