@@ -17,8 +17,8 @@ from tests.unit.crds import cel
 from tests.unit.crds.schema_tools import DELETE, Schema, changed, example, schema_errors, shared_schema, walk
 
 REPO = example("repository.yaml")
-TARBALL = example("transaction-tarball.yaml")
-SCRIPT = example("transaction-script.yaml")
+TARBALL = example("transaction-1-tarball.yaml")
+SCRIPT = example("transaction-2-script.yaml")
 R, T = "Repository", "Transaction"
 
 

@@ -19,8 +19,8 @@ from tests.unit.crds.schema_tools import (
 )
 
 REPO = example("repository.yaml")
-TARBALL = example("transaction-tarball.yaml")
-SCRIPT = example("transaction-script.yaml")
+TARBALL = example("transaction-1-tarball.yaml")
+SCRIPT = example("transaction-2-script.yaml")
 CONDITION = {
     "type": "Ready",
     "status": "True",
