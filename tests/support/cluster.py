@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import yaml
 
@@ -69,7 +69,8 @@ class Cluster:
                         GROUP, VERSION, REPOSITORY_PLURAL, name)
 
     async def repository(self, name: str) -> dict[str, Any] | None:
-        return await self._run(self.kube.get_repository, name)  # type: ignore[return-value]
+        repo = await self._run(self.kube.get_repository, name)
+        return cast(dict[str, Any] | None, repo)
 
     async def create_transaction(self, body: dict[str, Any]) -> dict[str, Any]:
         body = copy.deepcopy(body)
@@ -85,7 +86,8 @@ class Cluster:
                         GROUP, VERSION, namespace, TRANSACTION_PLURAL, name)
 
     async def transaction(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return await self._run(self.kube.get_transaction, namespace, name)  # type: ignore[return-value]
+        txn = await self._run(self.kube.get_transaction, namespace, name)
+        return cast(dict[str, Any] | None, txn)
 
     async def status(self, namespace: str, name: str) -> dict[str, Any]:
         txn = await self.transaction(namespace, name)

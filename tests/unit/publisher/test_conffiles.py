@@ -49,7 +49,7 @@ def test_server_conf_carries_the_repository_settings_and_s3_upstream() -> None:
 
 def test_gateway_upstream() -> None:
     config = _config(gateway={"url": "http://gw:4929/api/v1"})
-    del config["s3"]  # type: ignore[misc]
+    del config["s3"]
     assert conffiles.upstream(config, LAYOUT) == "gw,/var/spool/cvmfs/sw.example.org/tmp,http://gw:4929/api/v1"
 
 
