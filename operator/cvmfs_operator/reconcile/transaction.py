@@ -21,6 +21,7 @@ from cvmfs_operator.render import transaction as effective
 
 DEADLINE_GRACE_SECONDS = 120.0  # the kubelet enforces activeDeadlineSeconds; this catches stuck pods
 STALE_LOCK_SECONDS = 60.0  # a lock whose holder is gone is broken only after this long
+QUEUED_BACKOFF = 3.0  # queued behind a live holder: re-check this many intervals apart
 
 
 @dataclass(frozen=True)
@@ -363,7 +364,19 @@ def _start_or_queue(obs: Observed, phase: Phase, attempts: int) -> Action:
     holder = "" if obs.lock_holder is None else f" behind {obs.lock_holder.rsplit('/', 1)[0]}"
     want = _Desired(Phase.QUEUED, "Queued", f"position {position} in the queue of "
                     f"{txn['spec']['repository']}{holder}", {"queuePosition": position})
-    return _set(obs, want) or Wait(obs.reconcile_interval)
+    return _set(obs, want) or Wait(_queued_wait(obs))
+
+
+def _queued_wait(obs: Observed) -> float:
+    """How long a queued Transaction waits before looking again.
+
+    Behind a live holder, the release of the lock wakes waiters of the same operator process, so
+    the periodic look is only a safety net (other replicas, lost wake-ups) and can be slow. With
+    the lock free but others ahead (or a queue index that has not caught up), look again soon.
+    """
+    if obs.lock_holder is not None and obs.holder_alive:
+        return obs.reconcile_interval * QUEUED_BACKOFF
+    return min(1.0, obs.reconcile_interval)
 
 
 def _after_finish(obs: Observed, phase: Phase) -> Action:
