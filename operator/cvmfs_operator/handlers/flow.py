@@ -10,6 +10,7 @@ import contextlib
 import datetime
 from collections.abc import Callable, Sequence
 
+from cvmfs_operator.api import validation
 from cvmfs_operator.api.types import Transaction
 from cvmfs_operator.clients.errors import AlreadyExists, NotFound
 from cvmfs_operator.handlers.runtime import Logger, Runtime
@@ -77,6 +78,9 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
         txn = rt.kube.get_transaction(namespace, name)
         if txn is None:
             return decisions.Done()
+        errors = validation.transaction_errors(txn)
+        if errors:
+            return _refuse(rt, txn, errors, logger, deleting=deleting)
         obs = observe(rt, txn, queue, stratum0)
         action = decisions.decide_deletion(obs) if deleting else decisions.decide(obs)
         if isinstance(action, decisions.Wait | decisions.Done):
@@ -90,6 +94,22 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
         _act(rt, obs, action, logger)
         stratum0 = None  # what was read before an action may be stale after it
     return decisions.Wait(0.5)
+
+
+def _refuse(rt: Runtime, txn: Transaction, errors: list[str], logger: Logger, *,
+            deleting: bool) -> decisions.Action:
+    """A malformed Transaction: fail it (nothing was started for it, nothing to clean up)."""
+    if deleting:
+        return decisions.Done()
+    obs = Observed(transaction=txn, repository=None, lock_holder=None, lock_age=None, holder_alive=True,
+                   pods=[], queue=[], now=_now(), reconcile_interval=rt.settings.reconcile_interval)
+    action = decisions.refuse_invalid(obs, errors)
+    if isinstance(action, decisions.SetStatus):
+        meta = txn["metadata"]
+        rt.kube.patch_transaction_status(meta["namespace"], meta["name"], action.status)
+        logger.warning("%s", action.event)
+        rt.metrics.finished.labels("", "Failed", "InvalidSpec").inc()
+    return decisions.Done()
 
 
 def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger) -> None:

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import kopf
 
+from cvmfs_operator.api import validation
 from cvmfs_operator.api.types import GROUP, REPOSITORY_PLURAL, VERSION, Condition, Repository
 from cvmfs_operator.clients.errors import KubeError
 from cvmfs_operator.handlers import stratum0_access
@@ -36,12 +37,16 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime) -> None:
         """Read manifest and whitelist; write revision, expiry, queue length and conditions."""
         repo = cast(Repository, dict(body))
         observation: Observation | Stratum0Error
-        try:
-            observation = observe(stratum0_access.reader_for(rt, repo))
-        except Stratum0Error as error:
-            observation = error
-        except KubeError as error:
-            observation = InvalidConfiguration(f"cannot read the S3 credentials: {error}")
+        errors = validation.repository_errors(repo)
+        if errors:
+            observation = InvalidConfiguration(f"the Repository is invalid: {'; '.join(errors)}")
+        else:
+            try:
+                observation = observe(stratum0_access.reader_for(rt, repo))
+            except Stratum0Error as error:
+                observation = error
+            except KubeError as error:
+                observation = InvalidConfiguration(f"cannot read the S3 credentials: {error}")
         previous = list(status.get("conditions") or [])
         new = assess_health(
             observation, now=datetime.datetime.now(datetime.UTC), fqrn=name, previous=previous,

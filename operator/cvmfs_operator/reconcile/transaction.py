@@ -12,7 +12,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
-from cvmfs_operator.api import contract, phases
+from cvmfs_operator.api import contract, phases, validation
 from cvmfs_operator.api.phases import Phase
 from cvmfs_operator.api.types import TransactionStatus
 from cvmfs_operator.reconcile import results
@@ -93,12 +93,14 @@ def _status(obs: Observed, want: _Desired) -> TransactionStatus:
         "phase": want.phase.value,
         "reason": want.reason,
         "message": want.message,
-        "tag": effective.effective_tag(txn),
         "conditions": phases.conditions(want.phase, want.reason, want.message, now=rfc3339(obs.now),
                                         generation=generation, previous=current.get("conditions")),
     }
     if generation is not None:
         status["observedGeneration"] = generation
+    spec: Any = txn.get("spec")
+    if isinstance(spec, dict) and isinstance(spec.get("tag", {}), dict):  # absent only if malformed
+        status["tag"] = effective.effective_tag(txn)
     status.update(want.fields)
     return status  # type: ignore[return-value]
 
@@ -123,6 +125,16 @@ def _set(obs: Observed, want: _Desired, event: str | None = None, *, warning: bo
     if not _differs(current, desired):
         return None
     return SetStatus(desired, event, warning, repository)
+
+
+def refuse_invalid(obs: Observed, errors: list[str]) -> Action:
+    """A Transaction whose spec is malformed fails at once, naming every offending field."""
+    phase = phases.parse(obs.transaction.get("status", {}).get("phase"))
+    if phase.terminal:
+        return Done()
+    message = "; ".join(errors)
+    want = _Desired(Phase.FAILED, "InvalidSpec", message, {"completionTime": rfc3339(obs.now)})
+    return _set(obs, want, f"Refused: {message}", warning=True) or Done()
 
 
 def decide(obs: Observed) -> Action:
@@ -328,6 +340,12 @@ def _start_or_queue(obs: Observed, phase: Phase, attempts: int) -> Action:
             return _set(obs, want, want.message, warning=True) or ReleaseLock()
         want = _Desired(Phase.PENDING, "RepositoryNotFound",
                         f"waiting for Repository {txn['spec']['repository']}, which does not exist",
+                        {"queuePosition": None})
+        return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
+    repo_errors = validation.repository_errors(obs.repository)
+    if repo_errors:
+        want = _Desired(Phase.RUNNING if phase is Phase.RUNNING else Phase.PENDING, "RepositoryInvalid",
+                        f"Repository {txn['spec']['repository']} is invalid: {'; '.join(repo_errors)}",
                         {"queuePosition": None})
         return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
     refusal = _refusal(obs)

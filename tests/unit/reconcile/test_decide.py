@@ -17,6 +17,7 @@ from cvmfs_operator.reconcile import transaction as decisions
 from cvmfs_operator.reconcile.observed import Observed, PodView, QueueEntry, Stratum0View
 from cvmfs_operator.reconcile.transaction import (
     DEADLINE_GRACE_SECONDS,
+    QUEUED_BACKOFF,
     STALE_LOCK_SECONDS,
     AcquireLock,
     BreakLock,
@@ -162,7 +163,7 @@ def test_queue_position_is_fifo_and_excludes_the_lock_holder() -> None:
     assert action.status.get("queuePosition") == 2
     assert "position 2" in action.status.get("message", "")
     assert "team-b/nightly" in action.status.get("message", "")
-    assert decide(after) == Wait(INTERVAL)
+    assert decide(after) == Wait(INTERVAL * QUEUED_BACKOFF)
 
 
 def test_queue_ties_on_creation_time_are_broken_by_namespace_and_name() -> None:
