@@ -45,6 +45,8 @@ class ApiEmulator(kmock.KubernetesEmulator):
         if request.resource is not None and isinstance(request.data, dict):
             meta = request.data.setdefault("metadata", {})
             if str(request.action) == str(kmock.action.CREATE) and isinstance(meta, dict):
+                if not meta.get("name") and meta.get("generateName"):
+                    meta["name"] = f"{meta['generateName']}{uuid.uuid4().hex[:5]}"
                 meta["uid"] = str(uuid.uuid4())
                 meta["creationTimestamp"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 meta.setdefault("generation", 1)

@@ -7,6 +7,7 @@ success.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Mapping
 from typing import Any, cast
@@ -144,6 +145,29 @@ class KubeClient:
             self._maybe(f"delete Lease {namespace}/{name}", self.coordination.delete_namespaced_lease,
                         name, namespace, body=body)
         except AlreadyExists:  # 409: the precondition failed, someone else holds a new Lease now
+            return
+
+    # Events (in the namespace of the object they are about)
+
+    def post_event(self, involved: Mapping[str, Any], kind: str, reason: str, message: str,
+                   component: str = "cvmfs-release-operator") -> None:
+        """Best effort: an Event that cannot be posted is dropped, never fails the caller."""
+        meta = involved.get("metadata", {})
+        namespace = meta.get("namespace") or "default"
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"generateName": f"{meta.get('name', 'object')}.", "namespace": namespace},
+            "involvedObject": {"apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"),
+                               "name": meta.get("name"), "namespace": meta.get("namespace"),
+                               "uid": meta.get("uid")},
+            "type": kind, "reason": reason, "message": message[:1024],
+            "source": {"component": component}, "reportingComponent": component,
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        }
+        try:
+            self._call(f"post Event in {namespace}", self.core.create_namespaced_event, namespace, body)
+        except KubeError:
             return
 
     # Secrets (operator namespace only)

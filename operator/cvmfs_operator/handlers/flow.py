@@ -108,6 +108,7 @@ def _refuse(rt: Runtime, txn: Transaction, errors: list[str], logger: Logger, *,
         meta = txn["metadata"]
         rt.kube.patch_transaction_status(meta["namespace"], meta["name"], action.status)
         logger.warning("%s", action.event)
+        rt.kube.post_event(txn, "Warning", "InvalidSpec", str(action.event))
         rt.metrics.finished.labels("", "Failed", "InvalidSpec").inc()
     return decisions.Done()
 
@@ -124,6 +125,7 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger) -
                 rt.kube.patch_repository_status(fqrn, repo_fields)
             if event:
                 (logger.warning if warning else logger.info)("%s", event)
+                rt.kube.post_event(txn, "Warning" if warning else "Normal", str(status.get("reason")), event)
             _count_finished(rt, obs, status)
             _update_queue_length(rt, obs)
         case decisions.AcquireLock():
@@ -137,8 +139,9 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger) -
             lease = rt.kube.get_lease(ns, names.lock_name(fqrn))
             if lease and lease.get("spec", {}).get("holderIdentity") == holder:
                 rt.kube.delete_lease(ns, names.lock_name(fqrn), lease["metadata"].get("uid"))
-                logger.warning("Broke the lock of repository %s held by %s, which no longer exists",
-                               fqrn, holder)
+                message = f"Broke the lock of repository {fqrn} held by {holder}, which no longer exists"
+                logger.warning("%s", message)
+                rt.kube.post_event(txn, "Warning", "LockBroken", message)
         case decisions.ReleaseLock():
             _release(rt, obs, logger)
         case decisions.CreatePod(attempt=attempt):
@@ -146,6 +149,7 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger) -
         case decisions.DeletePod(name=pod_name, why=why):
             rt.kube.delete_pod(ns, pod_name)
             logger.info("Deleted publisher pod %s: %s", pod_name, why)
+            rt.kube.post_event(txn, "Normal", "PodDeleted", f"Deleted publisher pod {pod_name}: {why}")
 
 
 def _create_pod(rt: Runtime, obs: Observed, attempt: int, logger: Logger) -> None:
@@ -172,8 +176,9 @@ def _create_pod(rt: Runtime, obs: Observed, attempt: int, logger: Logger) -> Non
     rt.kube.patch_repository_status(txn["spec"]["repository"], {
         "activeTransaction": {"namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]},
     })
-    logger.info("Created publisher pod %s/%s (attempt %d)", rt.settings.namespace,
-                pod["metadata"]["name"], attempt)
+    message = f"Created publisher pod {rt.settings.namespace}/{pod['metadata']['name']} (attempt {attempt})"
+    logger.info("%s", message)
+    rt.kube.post_event(txn, "Normal", "PodCreated", message)
 
 
 def _release(rt: Runtime, obs: Observed, logger: Logger) -> None:

@@ -67,3 +67,4 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime) -> None:
         before, after = _ready(previous), _ready(new.get("conditions", []))
         if after is not None and (before is None or before[:2] != after[:2]):
             (logger.info if after[0] == "True" else logger.warning)("Ready=%s %s: %s", *after)
+            rt.kube.post_event(repo, "Normal" if after[0] == "True" else "Warning", after[1], after[2])

@@ -20,7 +20,7 @@ def build_registry(rt: Runtime, read_stratum0: flow.Stratum0Reader | None = None
     async def configure(settings: kopf.OperatorSettings, logger: Logger, **_: Any) -> None:
         rt.wakeups.bind(asyncio.get_running_loop())
         settings.peering.standalone = True  # mutual exclusion comes from per-repository Leases
-        settings.scanning.disabled = True  # the resources are known; no RBAC to list CRDs
+        # NB: keep scanning on: kopf finds core v1 Events (to post them) through API discovery.
         settings.posting.level = logging.INFO  # INFO and above become Events on the object
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
