@@ -169,6 +169,7 @@ class TransactionStatus(TypedDict, total=False):
     tag: str
     startTime: str | None
     completionTime: str | None
+    duration: str  # completionTime - startTime, Go form (2m13s): the Duration printer column
     revisionBefore: int | None
     revisionAfter: int | None
     rootHash: str | None

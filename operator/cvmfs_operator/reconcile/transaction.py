@@ -102,7 +102,23 @@ def _status(obs: Observed, want: _Desired) -> TransactionStatus:
     if isinstance(spec, dict) and isinstance(spec.get("tag", {}), dict):  # absent only if malformed
         status["tag"] = effective.effective_tag(txn)
     status.update(want.fields)
+    started = parse_time(status.get("startTime") or current.get("startTime"))
+    finished = parse_time(status.get("completionTime"))
+    if started is not None and finished is not None:
+        status["duration"] = go_duration(max(0.0, (finished - started).total_seconds()))
     return status  # type: ignore[return-value]
+
+
+def go_duration(seconds: float) -> str:
+    """A duration as Go and kubectl print it: 45s, 2m13s, 1h2m3s."""
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
 
 
 def _differs(current: TransactionStatus, desired: TransactionStatus) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from cvmfs_operator.api import contract
 from tests.integration.operator.conftest import FQRN, Fate, Kubelet, RepoFactory, transaction
 from tests.support.cluster import Cluster, OperatorProcess, eventually
@@ -19,6 +21,7 @@ async def test_happy_path_publishes_records_and_removes_the_pod(
     assert status["revisionAfter"] == status["revisionBefore"] + 1
     assert status["tag"] == "default_release-1"
     assert status["attempts"] == 1
+    assert re.fullmatch(r"\d+s", status["duration"]), status["duration"]  # the Duration column
     assert status["logTail"]
     assert "published" in status["logTail"][-1]
     ready = {c["type"]: c for c in status["conditions"]}

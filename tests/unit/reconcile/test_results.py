@@ -185,3 +185,9 @@ def test_parse_time() -> None:
     assert parse_time("") is None
     assert parse_time(None) is None
     assert parse_time("yesterday") is None
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0, "0s"), (45.4, "45s"), (133, "2m13s"), (3723, "1h2m3s")])
+def test_durations_print_like_kubectl(seconds: float, text: str) -> None:
+    from cvmfs_operator.reconcile.transaction import go_duration
+    assert go_duration(seconds) == text
