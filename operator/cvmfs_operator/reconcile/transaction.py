@@ -111,7 +111,7 @@ def _status(obs: Observed, want: _Desired) -> TransactionStatus:
 
 def go_duration(seconds: float) -> str:
     """A duration as Go and kubectl print it: 45s, 2m13s, 1h2m3s."""
-    total = int(round(seconds))
+    total = round(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
