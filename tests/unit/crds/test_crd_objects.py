@@ -241,7 +241,7 @@ TYPED: list[tuple[Any, str, str]] = [
 # Schema fields with no Python counterpart on purpose.
 SCHEMA_ONLY = {
     ("Repository", "status"): {"kopf"},
-    ("Transaction", "status"): {"kopf", "duration"},
+    ("Transaction", "status"): {"kopf"},
 }
 
 
