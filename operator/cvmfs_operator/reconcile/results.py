@@ -20,6 +20,7 @@ RETRYABLE = frozenset({
     "PublisherCrashed",
     "OOMKilled",
     "NoResult",
+    "InvalidResult",  # e.g. published but could not read the new manifest: the tag check decides
     "PodLost",
 })
 

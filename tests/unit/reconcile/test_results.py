@@ -75,9 +75,10 @@ def test_long_log_lines_are_cut() -> None:
     result(outcome="Exploded"),
     result(outcome="Failed", errorClass="Gremlins"),
 ])
-def test_unreadable_result_is_invalid_and_final(text: str) -> None:
+def test_unreadable_result_is_invalid_and_left_to_the_tag_check(text: str) -> None:
     outcome = results.classify(ended(exit_code=1, termination_message=text))
-    assert (outcome.reason, outcome.retryable, outcome.succeeded) == ("InvalidResult", False, False)
+    # Retryable: whether that attempt published is then decided from the repository's tags.
+    assert (outcome.reason, outcome.retryable, outcome.succeeded) == ("InvalidResult", True, False)
     assert "unreadable result" in outcome.message
 
 
@@ -119,7 +120,7 @@ def test_success() -> None:
 @pytest.mark.parametrize("missing", [{"revisionAfter": None}, {"tag": None}, {"tag": ""}])
 def test_success_without_revision_or_tag_is_invalid(missing: dict[str, Any]) -> None:
     outcome = results.classify(ended("Succeeded", exit_code=0, termination_message=result(**missing)))
-    assert (outcome.succeeded, outcome.reason, outcome.retryable) == (False, "InvalidResult", False)
+    assert (outcome.succeeded, outcome.reason, outcome.retryable) == (False, "InvalidResult", True)
     assert outcome.result is not None
 
 
