@@ -47,7 +47,7 @@ def operator_env(api: ApiEmulator) -> dict[str, str]:
         "CVMFS_OPERATOR_API_SERVER": str(api.url),
         "CVMFS_OPERATOR_NAMESPACE": OPERATOR_NAMESPACE,
         "CVMFS_OPERATOR_RECONCILE_INTERVAL": "0.5",
-        "CVMFS_OPERATOR_HEALTH_INTERVAL": "1",
+        "CVMFS_OPERATOR_HEALTH_INTERVAL": "2",
         "CVMFS_OPERATOR_METRICS_PORT": "0",
         "CVMFS_OPERATOR_LIVENESS_PORT": "0",
     }
