@@ -9,138 +9,36 @@ idempotent, so a restarted operator resumes from whatever the API server holds.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field
 from typing import Any
 
 from cvmfs_operator.api import contract, phases, validation
 from cvmfs_operator.api.phases import Phase
-from cvmfs_operator.api.types import TransactionStatus
 from cvmfs_operator.reconcile import results
+from cvmfs_operator.reconcile.actions import (
+    AcquireLock,
+    Action,
+    BreakLock,
+    CreatePod,
+    DeletePod,
+    Done,
+    ReadStratum0,
+    ReleaseLock,
+    SetStatus,
+    Wait,
+)
 from cvmfs_operator.reconcile.observed import Observed, PodView, parse_time, rfc3339
+from cvmfs_operator.reconcile.status import Desired, go_duration, set_status
 from cvmfs_operator.render import transaction as effective
+
+__all__ = [
+    "DEADLINE_GRACE_SECONDS", "QUEUED_BACKOFF", "STALE_LOCK_SECONDS", "AcquireLock", "Action",
+    "BreakLock", "CreatePod", "DeletePod", "Done", "ReadStratum0", "ReleaseLock", "SetStatus", "Wait",
+    "decide", "decide_deletion", "go_duration", "refuse_invalid",
+]
 
 DEADLINE_GRACE_SECONDS = 120.0  # the kubelet enforces activeDeadlineSeconds; this catches stuck pods
 STALE_LOCK_SECONDS = 60.0  # a lock whose holder is gone is broken only after this long
 QUEUED_BACKOFF = 3.0  # queued behind a live holder: re-check this many intervals apart
-
-
-@dataclass(frozen=True)
-class SetStatus:
-    status: TransactionStatus
-    event: str | None = None  # a short line for the Transaction's Events
-    warning: bool = False
-    repository: dict[str, Any] | None = None  # Repository status fields to record with it
-
-
-@dataclass(frozen=True)
-class AcquireLock:
-    pass
-
-
-@dataclass(frozen=True)
-class BreakLock:
-    holder: str
-
-
-@dataclass(frozen=True)
-class ReleaseLock:
-    pass
-
-
-@dataclass(frozen=True)
-class ReadStratum0:
-    """Read the repository (manifest, tag) before deciding: exactly-once needs the truth."""
-
-
-@dataclass(frozen=True)
-class CreatePod:
-    attempt: int
-
-
-@dataclass(frozen=True)
-class DeletePod:
-    name: str
-    why: str
-
-
-@dataclass(frozen=True)
-class Wait:
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Done:
-    pass
-
-
-Action = (SetStatus | AcquireLock | BreakLock | ReleaseLock | ReadStratum0 | CreatePod | DeletePod
-          | Wait | Done)
-
-
-@dataclass(frozen=True)
-class _Desired:
-    phase: Phase
-    reason: str
-    message: str
-    fields: dict[str, Any] = field(default_factory=dict)
-
-
-def _status(obs: Observed, want: _Desired) -> TransactionStatus:
-    txn = obs.transaction
-    current = txn.get("status", {})
-    generation = txn["metadata"].get("generation")
-    status: dict[str, Any] = {
-        "phase": want.phase.value,
-        "reason": want.reason,
-        "message": want.message,
-        "conditions": phases.conditions(want.phase, want.reason, want.message, now=rfc3339(obs.now),
-                                        generation=generation, previous=current.get("conditions")),
-    }
-    if generation is not None:
-        status["observedGeneration"] = generation
-    spec: Any = txn.get("spec")
-    if isinstance(spec, dict) and isinstance(spec.get("tag", {}), dict):  # absent only if malformed
-        status["tag"] = effective.effective_tag(txn)
-    status.update(want.fields)
-    started = parse_time(status.get("startTime") or current.get("startTime"))
-    finished = parse_time(status.get("completionTime"))
-    if started is not None and finished is not None:
-        status["duration"] = go_duration(max(0.0, (finished - started).total_seconds()))
-    return status  # type: ignore[return-value]
-
-
-def go_duration(seconds: float) -> str:
-    """A duration as Go and kubectl print it: 45s, 2m13s, 1h2m3s."""
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
-
-
-def _differs(current: TransactionStatus, desired: TransactionStatus) -> bool:
-    for key, value in desired.items():
-        if key == "conditions":
-            old = {(c["type"], c["status"], c["reason"], c["message"]) for c in current.get("conditions", [])}
-            new = {(c["type"], c["status"], c["reason"], c["message"]) for c in desired.get("conditions", [])}
-            if old != new:
-                return True
-        elif current.get(key) != value:
-            return True
-    return False
-
-
-def _set(obs: Observed, want: _Desired, event: str | None = None, *, warning: bool = False,
-         repository: dict[str, Any] | None = None) -> SetStatus | None:
-    current = obs.transaction.get("status", {})
-    phases.check_transition(phases.parse(current.get("phase")), want.phase)
-    desired = _status(obs, want)
-    if not _differs(current, desired):
-        return None
-    return SetStatus(desired, event, warning, repository)
 
 
 def refuse_invalid(obs: Observed, errors: list[str]) -> Action:
@@ -149,8 +47,8 @@ def refuse_invalid(obs: Observed, errors: list[str]) -> Action:
     if phase.terminal:
         return Done()
     message = "; ".join(errors)
-    want = _Desired(Phase.FAILED, "InvalidSpec", message, {"completionTime": rfc3339(obs.now)})
-    return _set(obs, want, f"Refused: {message}", warning=True) or Done()
+    want = Desired(Phase.FAILED, "InvalidSpec", message, {"completionTime": rfc3339(obs.now)})
+    return set_status(obs, want, f"Refused: {message}", warning=True) or Done()
 
 
 def decide(obs: Observed) -> Action:
@@ -185,10 +83,10 @@ def _unrecorded(obs: Observed, pod: PodView) -> bool:
 def _adopt(obs: Observed, pod: PodView) -> Action:
     """A pod exists for an attempt the status does not know yet (a restart after create)."""
     started = rfc3339(pod.created or obs.now)
-    want = _Desired(Phase.RUNNING, "Publishing", f"publisher pod {pod.name} (attempt {pod.attempt})",
+    want = Desired(Phase.RUNNING, "Publishing", f"publisher pod {pod.name} (attempt {pod.attempt})",
                     {"attempts": pod.attempt, "podName": pod.name, "queuePosition": None,
                      "startTime": obs.transaction.get("status", {}).get("startTime") or started})
-    action = _set(obs, want, f"Started publisher pod {pod.name} (attempt {pod.attempt})")
+    action = set_status(obs, want, f"Started publisher pod {pod.name} (attempt {pod.attempt})")
     return action or Wait(obs.reconcile_interval)
 
 
@@ -196,10 +94,10 @@ def _watch_running(obs: Observed, pod: PodView) -> Action:
     start = pod.created or parse_time(obs.transaction.get("status", {}).get("startTime"))
     limit = effective.timeout_seconds(obs.transaction) + DEADLINE_GRACE_SECONDS
     if start is not None and (obs.now - start).total_seconds() > limit and not pod.deleting:
-        want = _Desired(Phase.FAILED, "DeadlineExceeded",
+        want = Desired(Phase.FAILED, "DeadlineExceeded",
                         f"publisher pod {pod.name} did not finish within spec.timeoutSeconds",
                         {"completionTime": rfc3339(obs.now), "podName": pod.name})
-        return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
+        return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
     return Wait(obs.reconcile_interval)
 
 
@@ -230,13 +128,13 @@ def _record(obs: Observed, pod: PodView) -> Action:
         }
         if result["reflogChecksum"]:
             repo_fields["reflogChecksum"] = result["reflogChecksum"]
-        want = _Desired(Phase.SUCCEEDED, outcome.reason, outcome.message, fields)
-        return _set(obs, want, f"Published revision {result['revisionAfter']}", repository=repo_fields) \
-            or Wait(obs.reconcile_interval)
+        want = Desired(Phase.SUCCEEDED, outcome.reason, outcome.message, fields)
+        event = f"Published revision {result['revisionAfter']}"
+        return set_status(obs, want, event, repository=repo_fields) or Wait(obs.reconcile_interval)
     if outcome.cancelled:
         fields["completionTime"] = rfc3339(obs.now)
-        want = _Desired(Phase.CANCELLED, outcome.reason, outcome.message, fields)
-        return _set(obs, want, outcome.message, warning=True) or Wait(obs.reconcile_interval)
+        want = Desired(Phase.CANCELLED, outcome.reason, outcome.message, fields)
+        return set_status(obs, want, outcome.message, warning=True) or Wait(obs.reconcile_interval)
     fields["lastFailure"] = {"attempt": pod.attempt, "reason": outcome.reason, "message": outcome.message}
     if outcome.retryable:
         # Whether this attempt published is decided from the repository before anything else.
@@ -246,11 +144,11 @@ def _record(obs: Observed, pod: PodView) -> Action:
         else:
             message = (f"attempt {pod.attempt} failed ({outcome.message}); no retries left, checking "
                        "the repository before giving up")
-        want = _Desired(Phase.RUNNING, "Retrying", message, fields)
-        return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
+        want = Desired(Phase.RUNNING, "Retrying", message, fields)
+        return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
     fields["completionTime"] = rfc3339(obs.now)
-    want = _Desired(Phase.FAILED, outcome.reason, outcome.message, fields)
-    return _set(obs, want, outcome.message, warning=True) or Wait(obs.reconcile_interval)
+    want = Desired(Phase.FAILED, outcome.reason, outcome.message, fields)
+    return set_status(obs, want, outcome.message, warning=True) or Wait(obs.reconcile_interval)
 
 
 def _verify(obs: Observed, pod: PodView, result: contract.PublisherResult) -> Action | None:
@@ -260,18 +158,18 @@ def _verify(obs: Observed, pod: PodView, result: contract.PublisherResult) -> Ac
         return ReadStratum0()
     tag = effective.effective_tag(obs.transaction)
     if s0.error:
-        want = _Desired(Phase.RUNNING, "Verifying", f"publisher pod {pod.name} reported revision "
+        want = Desired(Phase.RUNNING, "Verifying", f"publisher pod {pod.name} reported revision "
                         f"{result['revisionAfter']}; cannot read the repository to confirm it: {s0.error}")
-        return _set(obs, want, want.message, warning=True) or Wait(max(obs.reconcile_interval, 5.0))
+        return set_status(obs, want, want.message, warning=True) or Wait(max(obs.reconcile_interval, 5.0))
     if s0.tag_revision == result["revisionAfter"] and s0.tag_hash == result["rootHash"]:
         return None
     seen = "no such tag" if s0.tag_revision is None else f"tag at revision {s0.tag_revision}"
     message = (f"publisher pod {pod.name} reported revision {result['revisionAfter']} tagged {tag}, "
                f"but the repository shows {seen} (manifest revision {s0.revision})")
-    want = _Desired(Phase.FAILED, "VerificationFailed", message,
+    want = Desired(Phase.FAILED, "VerificationFailed", message,
                     {"completionTime": rfc3339(obs.now), "podName": pod.name,
                      "logTail": results.tail(list(result["logTail"]))})
-    return _set(obs, want, message, warning=True) or Wait(obs.reconcile_interval)
+    return set_status(obs, want, message, warning=True) or Wait(obs.reconcile_interval)
 
 
 def _start_attempt(obs: Observed, phase: Phase, attempts: int, *, exhausted: bool = False) -> Action:
@@ -284,10 +182,10 @@ def _start_attempt(obs: Observed, phase: Phase, attempts: int, *, exhausted: boo
     fqrn = txn["spec"]["repository"]
     if s0.error:
         waiting = Phase.RUNNING if phase is Phase.RUNNING else Phase.QUEUED
-        want = _Desired(waiting, "Stratum0Unreachable",
+        want = Desired(waiting, "Stratum0Unreachable",
                         f"cannot read repository {fqrn} before publishing, will retry: {s0.error}",
                         {"queuePosition": None})
-        return _set(obs, want, want.message, warning=True) or Wait(max(obs.reconcile_interval, 5.0))
+        return set_status(obs, want, want.message, warning=True) or Wait(max(obs.reconcile_interval, 5.0))
     if s0.tag_revision is not None:
         if attempts == 0:
             reason = "AlreadyPublished"
@@ -297,20 +195,20 @@ def _start_attempt(obs: Observed, phase: Phase, attempts: int, *, exhausted: boo
             reason = "Recovered"
             message = (f"attempt {attempts} published revision {s0.tag_revision} as tag {tag}: "
                        "found in the repository although its pod left no result")
-        want = _Desired(Phase.SUCCEEDED, reason, message, {
+        want = Desired(Phase.SUCCEEDED, reason, message, {
             "revisionAfter": s0.tag_revision, "rootHash": s0.tag_hash, "queuePosition": None,
             "completionTime": rfc3339(obs.now)})
-        return _set(obs, want, message) or Wait(obs.reconcile_interval)
+        return set_status(obs, want, message) or Wait(obs.reconcile_interval)
     if exhausted:
         failure = _last_failure(obs)
-        want = _Desired(Phase.FAILED, str(failure.get("reason", "Failed")),
+        want = Desired(Phase.FAILED, str(failure.get("reason", "Failed")),
                         f"gave up after {attempts} attempts: {failure.get('message', '')!s}",
                         {"completionTime": rfc3339(obs.now)})
-        return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
+        return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
     return CreatePod(attempts + 1)
 
 
-def _refusal(obs: Observed) -> _Desired | None:
+def _refusal(obs: Observed) -> Desired | None:
     """Checks a Transaction must pass before it may queue; reasons name the offending field."""
     txn, repo = obs.transaction, obs.repository
     assert repo is not None
@@ -318,20 +216,20 @@ def _refusal(obs: Observed) -> _Desired | None:
     allowed = repo["spec"].get("allowedNamespaces", [])
     fqrn = repo["metadata"]["name"]
     if "*" not in allowed and namespace not in allowed:
-        return _Desired(Phase.FAILED, "NamespaceNotAllowed",
+        return Desired(Phase.FAILED, "NamespaceNotAllowed",
                         f"Repository {fqrn} does not list namespace {namespace!r} in spec.allowedNamespaces")
     kind = effective.payload_kind(txn)
     if kind is None:
-        return _Desired(Phase.FAILED, "InvalidPayload",
+        return Desired(Phase.FAILED, "InvalidPayload",
                         "spec.payload must set exactly one of tarball, stage, remove, script")
     publisher = repo["spec"].get("publisher", {})
     if kind == "script" and not publisher.get("allowScripts", False):
-        return _Desired(Phase.FAILED, "ScriptsNotAllowed",
+        return Desired(Phase.FAILED, "ScriptsNotAllowed",
                         f"spec.payload.script is refused: Repository {fqrn} does not set "
                         "spec.publisher.allowScripts")
     if kind == "tarball" and txn["spec"]["payload"]["tarball"]["url"].startswith("s3://") \
             and "s3" not in repo["spec"]["stratum0"]:
-        return _Desired(Phase.FAILED, "InvalidPayload",
+        return Desired(Phase.FAILED, "InvalidPayload",
                         f"spec.payload.tarball.url is an s3:// URL but Repository {fqrn} has no S3 storage")
     return None
 
@@ -350,32 +248,32 @@ def _start_or_queue(obs: Observed, phase: Phase, attempts: int) -> Action:
     txn = obs.transaction
     if obs.repository is None:
         if phase is Phase.RUNNING:
-            want = _Desired(Phase.FAILED, "RepositoryNotFound",
+            want = Desired(Phase.FAILED, "RepositoryNotFound",
                             f"Repository {txn['spec']['repository']} was deleted while publishing",
                             {"completionTime": rfc3339(obs.now)})
-            return _set(obs, want, want.message, warning=True) or ReleaseLock()
-        want = _Desired(Phase.PENDING, "RepositoryNotFound",
+            return set_status(obs, want, want.message, warning=True) or ReleaseLock()
+        want = Desired(Phase.PENDING, "RepositoryNotFound",
                         f"waiting for Repository {txn['spec']['repository']}, which does not exist",
                         {"queuePosition": None})
-        return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
+        return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
     repo_errors = validation.repository_errors(obs.repository)
     if repo_errors:
-        want = _Desired(Phase.RUNNING if phase is Phase.RUNNING else Phase.PENDING, "RepositoryInvalid",
+        want = Desired(Phase.RUNNING if phase is Phase.RUNNING else Phase.PENDING, "RepositoryInvalid",
                         f"Repository {txn['spec']['repository']} is invalid: {'; '.join(repo_errors)}",
                         {"queuePosition": None})
-        return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
+        return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
     refusal = _refusal(obs)
     if refusal is not None:
         refusal.fields["completionTime"] = rfc3339(obs.now)
-        return _set(obs, refusal, refusal.message, warning=True) or Wait(obs.reconcile_interval)
+        return set_status(obs, refusal, refusal.message, warning=True) or Wait(obs.reconcile_interval)
     if attempts > 0:
         failure = _last_failure(obs)
         if failure.get("attempt") != attempts:
             # The pod of the latest attempt vanished without a result being recorded.
             message = f"publisher pod of attempt {attempts} disappeared without a result"
             lost = {"attempt": attempts, "reason": "PodLost", "message": message}
-            want = _Desired(Phase.RUNNING, "PodLost", message, {"lastFailure": lost})
-            return _set(obs, want, message, warning=True) or Wait(obs.reconcile_interval)
+            want = Desired(Phase.RUNNING, "PodLost", message, {"lastFailure": lost})
+            return set_status(obs, want, message, warning=True) or Wait(obs.reconcile_interval)
     exhausted = attempts > effective.backoff_limit(txn)
     if obs.holds_lock:
         return _start_attempt(obs, phase, attempts, exhausted=exhausted)
@@ -384,9 +282,9 @@ def _start_or_queue(obs: Observed, phase: Phase, attempts: int) -> Action:
         # it is free, never start a pod without it, and stay Running (no way back to the queue).
         if obs.lock_holder is None:
             return AcquireLock()
-        want = _Desired(Phase.RUNNING, "LockLost", f"the lock of repository {txn['spec']['repository']} "
+        want = Desired(Phase.RUNNING, "LockLost", f"the lock of repository {txn['spec']['repository']} "
                         f"is held by {obs.lock_holder.rsplit('/', 1)[0]}; waiting to take it back")
-        return _set(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
+        return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
     position = _queue_position(obs)
     if position is None:  # not yet in this replica's queue index; look again shortly
         return Wait(min(1.0, obs.reconcile_interval))
@@ -396,9 +294,9 @@ def _start_or_queue(obs: Observed, phase: Phase, attempts: int) -> Action:
             and (obs.lock_age or 0.0) > STALE_LOCK_SECONDS:
         return BreakLock(obs.lock_holder)
     holder = "" if obs.lock_holder is None else f" behind {obs.lock_holder.rsplit('/', 1)[0]}"
-    want = _Desired(Phase.QUEUED, "Queued", f"position {position} in the queue of "
+    want = Desired(Phase.QUEUED, "Queued", f"position {position} in the queue of "
                     f"{txn['spec']['repository']}{holder}", {"queuePosition": position})
-    return _set(obs, want) or Wait(_queued_wait(obs))
+    return set_status(obs, want) or Wait(_queued_wait(obs))
 
 
 def _queued_wait(obs: Observed) -> float:

@@ -1,0 +1,61 @@
+"""What a decision asks the handler to do next: one idempotent step at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cvmfs_operator.api.types import TransactionStatus
+
+
+@dataclass(frozen=True)
+class SetStatus:
+    status: TransactionStatus
+    event: str | None = None  # a short line for the Transaction's Events
+    warning: bool = False
+    repository: dict[str, Any] | None = None  # Repository status fields to record with it
+
+
+@dataclass(frozen=True)
+class AcquireLock:
+    pass
+
+
+@dataclass(frozen=True)
+class BreakLock:
+    holder: str
+
+
+@dataclass(frozen=True)
+class ReleaseLock:
+    pass
+
+
+@dataclass(frozen=True)
+class ReadStratum0:
+    """Read the repository (manifest, tag) before deciding: exactly-once needs the truth."""
+
+
+@dataclass(frozen=True)
+class CreatePod:
+    attempt: int
+
+
+@dataclass(frozen=True)
+class DeletePod:
+    name: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Done:
+    pass
+
+
+Action = (SetStatus | AcquireLock | BreakLock | ReleaseLock | ReadStratum0 | CreatePod | DeletePod
+          | Wait | Done)
