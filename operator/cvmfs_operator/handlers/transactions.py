@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,7 +51,10 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
             created=str(meta.get("creationTimestamp") or ""),
             namespace=str(meta.get("namespace")), name=str(meta.get("name")), uid=str(meta.get("uid")))}
 
-    @kopf.daemon(*resource, registry=registry, id="publish", cancellation_timeout=10.0)
+    def attention(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
+        return decisions.needs_attention(dict(status), dict(spec), datetime.datetime.now(datetime.UTC))
+
+    @kopf.daemon(*resource, registry=registry, id="publish", cancellation_timeout=10.0, when=attention)
     async def publish(stopped: kopf.DaemonStopped, namespace: str | None, name: str, spec: kopf.Spec,
                       logger: Logger, **kwargs: Any) -> None:
         """Drive the Transaction through queue, pod and result until it is finished and cleaned up."""

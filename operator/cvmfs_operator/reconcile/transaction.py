@@ -33,7 +33,7 @@ from cvmfs_operator.render import transaction as effective
 __all__ = [
     "DEADLINE_GRACE_SECONDS", "QUEUED_BACKOFF", "STALE_LOCK_SECONDS", "AcquireLock", "Action",
     "BreakLock", "CreatePod", "DeletePod", "Done", "ReadStratum0", "ReleaseLock", "SetStatus", "Wait",
-    "decide", "decide_deletion", "go_duration", "refuse_invalid",
+    "decide", "decide_deletion", "go_duration", "needs_attention", "refuse_invalid",
 ]
 
 DEADLINE_GRACE_SECONDS = 120.0  # the kubelet enforces activeDeadlineSeconds; this catches stuck pods
@@ -347,3 +347,24 @@ def decide_deletion(obs: Observed) -> Action:
             return Wait(1.0)
         return DeletePod(pod.name, "the Transaction is being deleted")
     return Done()
+
+
+CLEANUP_WINDOW_SECONDS = 3600.0  # after this (plus the TTL) a finished Transaction needs no watcher
+
+
+def needs_attention(status: dict[str, Any], spec: dict[str, Any], now: datetime.datetime) -> bool:
+    """Whether a Transaction still needs its daemon: unfinished, or finished recently enough that
+    a kept pod or the lock may still have to be cleaned up. GitOps keeps finished Transactions
+    forever; without this an operator restart would start one daemon per Transaction ever made."""
+    try:
+        phase = phases.parse(status.get("phase"))
+    except phases.IllegalTransition:
+        return True
+    if not phase.terminal:
+        return True
+    finished = parse_time(status.get("completionTime"))
+    if finished is None:
+        return True
+    ttl = spec.get("ttlSecondsAfterFinished")
+    keep = (ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else 0) + CLEANUP_WINDOW_SECONDS
+    return (now - finished).total_seconds() < keep
