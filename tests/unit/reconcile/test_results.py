@@ -201,8 +201,10 @@ def test_durations_print_like_kubectl(seconds: float, text: str) -> None:
     ({"phase": "Succeeded"}, {}, True),  # no completionTime: cannot tell, look
     ({"phase": "Succeeded", "completionTime": "2024-05-01T11:59:00Z"}, {}, True),
     ({"phase": "Succeeded", "completionTime": "2024-05-01T10:00:00Z"}, {}, False),
-    ({"phase": "Failed", "completionTime": "2024-05-01T10:00:00Z"}, {"ttlSecondsAfterFinished": 90000}, True),
-    ({"phase": "Failed", "completionTime": "2024-04-01T10:00:00Z"}, {"ttlSecondsAfterFinished": 90000}, False),
+    ({"phase": "Failed", "completionTime": "2024-05-01T10:00:00Z"}, {"ttlSecondsAfterFinished": 90_000},
+     True),
+    ({"phase": "Failed", "completionTime": "2024-04-01T10:00:00Z"}, {"ttlSecondsAfterFinished": 90_000},
+     False),
 ])
 def test_only_unfinished_or_recently_finished_transactions_keep_a_daemon(
         status: dict[str, Any], spec: dict[str, Any], needed: bool) -> None:
