@@ -51,6 +51,7 @@ class Fate:
                     message=contract.encode_result(result).decode())
 
 
+FINALIZER = "cvmfs.cern.ch/simulated-kubelet"
 FateFn = Callable[[dict[str, Any]], Fate]
 PublishFn = Callable[[contract.PublisherConfig], contract.PublisherResult]
 
@@ -94,6 +95,8 @@ class SimulatedKubelet:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        with contextlib.suppress(KubeError):
+            self.release_all()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -106,6 +109,9 @@ class SimulatedKubelet:
         active: dict[str, list[str]] = {}
         for pod in pods:
             phase = (pod.get("status") or {}).get("phase")
+            if pod["metadata"].get("deletionTimestamp"):
+                self._terminate(pod, ended=phase in ("Succeeded", "Failed"))
+                continue
             if phase in ("Succeeded", "Failed"):
                 continue
             repo = pod["metadata"].get("labels", {}).get(names.LABEL_REPOSITORY, "")
@@ -120,12 +126,34 @@ class SimulatedKubelet:
         self.kube._call(f"patch status of pod {name}", self.kube.core.patch_namespaced_pod_status,
                         name, self.namespace, {"status": status}, _content_type=MERGE_PATCH)
 
+    def _set_finalizer(self, name: str, present: bool) -> None:
+        # Like a node, hold a deleted pod until its container has stopped (the grace period).
+        patch = {"metadata": {"finalizers": [FINALIZER] if present else []}}
+        with contextlib.suppress(NotFound):
+            self.kube._call(f"patch pod {name}", self.kube.core.patch_namespaced_pod, name, self.namespace,
+                            patch, _content_type=MERGE_PATCH)
+
+    def _terminate(self, pod: dict[str, Any], *, ended: bool) -> None:
+        """A deleted pod: stop its container (SIGTERM: the publisher aborts) and let it go."""
+        name = pod["metadata"]["name"]
+        if not ended:
+            self._finish(pod, "Failed", {}, exit_code=int(contract.ExitCode.CANCELLED),
+                         message=_cancelled_result(pod))
+        self._set_finalizer(name, present=False)
+
+    def release_all(self) -> None:
+        """Remove this kubelet's finalizer from every pod (when the simulation stops)."""
+        for pod in self.kube.list_pods(self.namespace, {names.LABEL_COMPONENT: "publisher"}):
+            if FINALIZER in (pod["metadata"].get("finalizers") or []):
+                self._set_finalizer(pod["metadata"]["name"], present=False)
+
     def _advance(self, pod: dict[str, Any]) -> None:
         name = pod["metadata"]["name"]
         now = _now()
         if name not in self._started:
             fate = self.fate(pod)
             self._started[name] = (now, fate)
+            self._set_finalizer(name, present=True)
             with self._lock:
                 repo = pod["metadata"].get("labels", {}).get(names.LABEL_REPOSITORY, "")
                 self.activity.started.append((repo, name))
@@ -148,6 +176,7 @@ class SimulatedKubelet:
         if fate.vanish:
             if fate.publishes:
                 self._default_result(pod)  # the publish happens, its result is lost with the pod
+            self._set_finalizer(name, present=False)
             self.kube.delete_pod(self.namespace, name)
             return
         if fate.stage_exit_code not in (None, 0):
@@ -201,3 +230,17 @@ class SimulatedKubelet:
             "logTail": [f"[simulated] published {config['fqrn']} revision {after}"],
         }
         return json.dumps(result)
+
+
+def _cancelled_result(pod: dict[str, Any]) -> str:
+    """What the publisher writes when SIGTERM stops it: aborted, nothing published."""
+    tag = pod["metadata"].get("annotations", {}).get("cvmfs.cern.ch/tag")
+    result: contract.PublisherResult = {
+        "contractVersion": contract.CONTRACT_VERSION, "outcome": contract.Outcome.CANCELLED.value,
+        "errorClass": contract.ErrorClass.CANCELLED.value, "step": "payload",
+        "message": "cancelled by SIGTERM during payload; the transaction was aborted",
+        "revisionBefore": None, "revisionAfter": None, "rootHash": None, "tag": tag,
+        "reflogChecksum": None, "durations": {}, "leaseToken": None,
+        "logTail": ["[simulated] SIGTERM: cvmfs_server abort -f"],
+    }
+    return contract.encode_result(result).decode()
