@@ -19,6 +19,7 @@ from cvmfs_operator.clients.kube import KubeClient, make_api_client
 from cvmfs_operator.clients.simkubelet import Fate, FateFn, SimulatedKubelet
 from cvmfs_operator.stratum0 import simulated
 from tests.support.cluster import Cluster, OperatorProcess, load_example
+from tests.unit.crds.schema_tools import schema_errors
 from tests.support.s3 import ACCESS_KEY, SECRET_KEY, S3Endpoint
 
 OPERATOR_NAMESPACE = "cvmfs-system"
@@ -29,6 +30,17 @@ FQRN = "software.example.org"
 async def api() -> AsyncIterator[ApiEmulator]:
     async with ApiEmulator() as emulator, kmock.Server(emulator):
         yield emulator
+        # The emulator has no admission: check every status the operator wrote against the CRD
+        # schema here, as a real API server would have (it refuses a status that does not fit).
+        problems = []
+        for (resource, namespace, name), obj in list(emulator.objects.items()):
+            kind = {"transactions": "Transaction", "repositories": "Repository"}.get(resource.plural or "")
+            if kind is None or obj.deleted:
+                continue
+            errors = {e for e in schema_errors(kind, obj.raw) if e[0].startswith("status")}
+            if errors:
+                problems.append(f"{kind} {namespace}/{name}: {sorted(errors)}")
+        assert not problems, f"statuses a real API server would refuse: {problems}"
 
 
 @pytest.fixture
