@@ -19,8 +19,8 @@ from cvmfs_operator.clients.kube import KubeClient, make_api_client
 from cvmfs_operator.clients.simkubelet import Fate, FateFn, SimulatedKubelet
 from cvmfs_operator.stratum0 import simulated
 from tests.support.cluster import Cluster, OperatorProcess, load_example
-from tests.unit.crds.schema_tools import schema_errors
 from tests.support.s3 import ACCESS_KEY, SECRET_KEY, S3Endpoint
+from tests.unit.crds.schema_tools import schema_errors
 
 OPERATOR_NAMESPACE = "cvmfs-system"
 FQRN = "software.example.org"
