@@ -21,6 +21,7 @@ class Settings:
     health_interval: float = 60.0  # seconds between Stratum 0 reads per Repository
     whitelist_warning_days: float = 7.0
     s3_timeout: float = 10.0
+    stale_lock_seconds: float = 60.0  # a lock whose holder and pods are gone is broken after this
     metrics_port: int = 9100  # 0 disables the Prometheus endpoint
     liveness_port: int = 8080  # 0 disables the liveness endpoint
     api_server: str | None = None  # explicit API URL (demo, tests); default: in-cluster or KUBECONFIG
@@ -34,6 +35,7 @@ ENV = {
     "health_interval": "CVMFS_OPERATOR_HEALTH_INTERVAL",
     "whitelist_warning_days": "CVMFS_OPERATOR_WHITELIST_WARNING_DAYS",
     "s3_timeout": "CVMFS_OPERATOR_S3_TIMEOUT",
+    "stale_lock_seconds": "CVMFS_OPERATOR_STALE_LOCK_SECONDS",
     "metrics_port": "CVMFS_OPERATOR_METRICS_PORT",
     "liveness_port": "CVMFS_OPERATOR_LIVENESS_PORT",
     "api_server": "CVMFS_OPERATOR_API_SERVER",
@@ -69,6 +71,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         health_interval=_number(env, "health_interval", 60.0, minimum=0.1),
         whitelist_warning_days=_number(env, "whitelist_warning_days", 7.0, minimum=0),
         s3_timeout=_number(env, "s3_timeout", 10.0, minimum=0.1),
+        stale_lock_seconds=_number(env, "stale_lock_seconds", 60.0, minimum=1.0),
         metrics_port=int(_number(env, "metrics_port", 9100, minimum=0)),
         liveness_port=int(_number(env, "liveness_port", 8080, minimum=0)),
         api_server=env.get(ENV["api_server"]) or None,

@@ -61,6 +61,7 @@ def observe(rt: Runtime, txn: Transaction, queue: QueueLookup,
         now=now,
         reconcile_interval=rt.settings.reconcile_interval,
         stratum0=stratum0,
+        stale_lock_seconds=rt.settings.stale_lock_seconds,
     )
 
 

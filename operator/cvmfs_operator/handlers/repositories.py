@@ -18,7 +18,9 @@ from cvmfs_operator.clients.errors import KubeError
 from cvmfs_operator.handlers import stratum0_access
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.handlers.transactions import INDEX
+from cvmfs_operator.reconcile import orphans
 from cvmfs_operator.reconcile.observed import QueueEntry
+from cvmfs_operator.render import names
 from cvmfs_operator.stratum0 import InvalidConfiguration, Observation, Stratum0Error, assess_health, observe
 
 
@@ -64,7 +66,33 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime) -> None:
             rt.kube.patch_repository_status(name, patch)
         except KubeError as error:
             raise kopf.TemporaryError(str(error), delay=rt.settings.health_interval) from None
+        _sweep_orphans(rt, repo, logger)
         before, after = _ready(previous), _ready(new.get("conditions", []))
         if after is not None and (before is None or before[:2] != after[:2]):
             (logger.info if after[0] == "True" else logger.warning)("Ready=%s %s: %s", *after)
             rt.kube.post_event(repo, "Normal" if after[0] == "True" else "Warning", after[1], after[2])
+
+
+def _sweep_orphans(rt: Runtime, repo: Repository, logger: Logger) -> None:
+    """Stop publisher pods whose Transaction is gone; forget such an active Transaction."""
+    fqrn = repo["metadata"]["name"]
+    try:
+        pods = rt.kube.list_pods(rt.settings.namespace, {
+            names.LABEL_COMPONENT: "publisher", names.LABEL_REPOSITORY: names.label_value(fqrn)})
+        current: dict[tuple[str, str], str | None] = {}
+        active = (repo.get("status") or {}).get("activeTransaction")
+        refs = [o[:2] for o in map(orphans.owner, pods) if o is not None]
+        if active:
+            refs.append((active["namespace"], active["name"]))
+        for namespace, name in set(refs):
+            txn = rt.kube.get_transaction(namespace, name)
+            current[(namespace, name)] = txn["metadata"].get("uid") if txn else None
+        for orphan in orphans.orphans(pods, current):
+            rt.kube.delete_pod(rt.settings.namespace, orphan.pod)
+            message = f"Deleted publisher pod {orphan.pod}: its Transaction {orphan.transaction} is gone"
+            logger.warning("%s", message)
+            rt.kube.post_event(repo, "Warning", "OrphanPodDeleted", message)
+        if active and current.get((active["namespace"], active["name"])) != active["uid"]:
+            rt.kube.patch_repository_status(fqrn, {"activeTransaction": None})
+    except KubeError as error:
+        logger.warning("Could not look for orphaned publisher pods: %s", error)

@@ -74,6 +74,7 @@ class Observed:
     now: datetime.datetime
     reconcile_interval: float
     stratum0: Stratum0View | None = None  # read only when a decision needs it
+    stale_lock_seconds: float = 60.0  # a lock whose holder is gone is broken only after this long
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 DEADLINE_GRACE_SECONDS = 120.0  # the kubelet enforces activeDeadlineSeconds; this catches stuck pods
-STALE_LOCK_SECONDS = 60.0  # a lock whose holder is gone is broken only after this long
+STALE_LOCK_SECONDS = 60.0  # the default of Observed.stale_lock_seconds
 QUEUED_BACKOFF = 3.0  # queued behind a live holder: re-check this many intervals apart
 
 
@@ -291,7 +291,7 @@ def _start_or_queue(obs: Observed, phase: Phase, attempts: int) -> Action:
     if position == 1 and obs.lock_holder is None:
         return AcquireLock()
     if position == 1 and obs.lock_holder is not None and not obs.holder_alive \
-            and (obs.lock_age or 0.0) > STALE_LOCK_SECONDS:
+            and (obs.lock_age or 0.0) > obs.stale_lock_seconds:
         return BreakLock(obs.lock_holder)
     holder = "" if obs.lock_holder is None else f" behind {obs.lock_holder.rsplit('/', 1)[0]}"
     want = Desired(Phase.QUEUED, "Queued", f"position {position} in the queue of "

@@ -60,6 +60,7 @@ def operator_env(api: ApiEmulator) -> dict[str, str]:
         "CVMFS_OPERATOR_NAMESPACE": OPERATOR_NAMESPACE,
         "CVMFS_OPERATOR_RECONCILE_INTERVAL": "0.5",
         "CVMFS_OPERATOR_HEALTH_INTERVAL": "2",
+        "CVMFS_OPERATOR_STALE_LOCK_SECONDS": "3",
         "CVMFS_OPERATOR_METRICS_PORT": "0",
         "CVMFS_OPERATOR_LIVENESS_PORT": "0",
     }

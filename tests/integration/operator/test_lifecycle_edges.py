@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from cvmfs_operator.api import contract
 from tests.integration.operator.conftest import FQRN, Fate, Kubelet, RepoFactory, transaction
 from tests.support.cluster import Cluster, OperatorProcess, eventually
@@ -183,3 +185,30 @@ async def test_a_failed_pod_is_kept_for_ttl_seconds_after_finished(
         return await cluster.publisher_pods(created["metadata"]["uid"]) == []
     await eventually(pod_gone, timeout=15, what="failed pod deleted after the TTL")
     assert await cluster.transaction("default", "kept") is not None  # the TTL never removes the CR
+
+
+async def test_a_force_deleted_transaction_leaves_no_pod_and_does_not_block_the_repository(
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
+    kubelet.fates["forced"] = Fate(hang=True)
+    await cluster.create_repository(repository())
+    forced = await cluster.create_transaction(transaction("forced"))
+    await cluster.wait_phase("default", "forced", "Running")
+
+    # While the operator is down, someone strips the finalizer and deletes the Transaction
+    # (`kubectl patch --type=merge -p '{"metadata":{"finalizers":null}}'`, then delete).
+    await asyncio.to_thread(operator.stop)
+    await asyncio.to_thread(
+        cluster.kube._call, "strip finalizers", cluster.kube.custom.patch_namespaced_custom_object,
+        "cvmfs.cern.ch", "v1alpha1", "default", "transactions", "forced", {"metadata": {"finalizers": []}})
+    await cluster.delete_transaction("default", "forced")
+    await cluster.wait_gone("default", "forced")
+    operator.start()
+
+    async def orphan_gone() -> bool:
+        return await cluster.publisher_pods(forced["metadata"]["uid"]) == []
+    await eventually(orphan_gone, timeout=15, what="the orphaned publisher pod deleted")
+    await cluster.create_transaction(transaction("after"))
+    await cluster.wait_phase("default", "after", "Succeeded", timeout=30)
+    events = await cluster.events_for("default", FQRN)
+    assert any("is gone" in event for event in events), events
