@@ -22,7 +22,7 @@ PATH = re.compile(rf"(?<![\w./-])((?:{FOLDERS})/[\w./-]*|pyproject\.toml|README\
 
 FIRST_COMMANDS = [
     "    pip install -e '.[demo]' && cvmfs-operator-demo      # install and run the demo (simulated cluster)",
-    "    pip install -e '.[test,dev,demo]' && python -m pytest # run the tests",
+    "    pip install -e '.[test,dev,demo]' && python -m pytest -n 3 # run the tests (3 workers)",
 ]
 
 
@@ -56,7 +56,7 @@ def test_the_first_two_lines_are_the_commands_ci_relies_on() -> None:
     assert any(dep.startswith("pytest") for dep in extras["test"])
     ci = (ROOT / ".ci" / "run").read_text()
     assert "-e '.[test,dev,demo]'" in ci
-    assert re.search(r"python3? -m pytest\s*$", ci, re.MULTILINE)
+    assert re.search(r"python3? -m pytest -n 3\s*$", ci, re.MULTILINE)  # the README's test command
 
 
 def test_every_path_the_readme_mentions_exists() -> None:
