@@ -108,6 +108,10 @@ def test_http_403_and_s3_404_fail_the_fetch(repo: Stratum0, http: Served) -> Non
     run = repo.run(repo.config({"tarball": {"url": http.url("/missing.tar")}}))
     assert run.code == ExitCode.PAYLOAD_FETCH_FAILED
     assert "HTTP 404" in run.result["message"]
+    http.statuses["/private.tar"] = 403
+    run = repo.run(repo.config({"tarball": {"url": http.url("/private.tar")}}))
+    assert run.code == ExitCode.PAYLOAD_FETCH_FAILED
+    assert "HTTP 403" in run.result["message"]
     run = repo.run(repo.config({"tarball": {"url": f"s3://{repo.bucket}/no/such.tar"}}))
     assert run.code == ExitCode.PAYLOAD_FETCH_FAILED
     assert "HTTP 404 NoSuchKey" in run.result["message"]

@@ -38,12 +38,16 @@ class Served:
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
+        self.statuses: dict[str, int] = {}  # paths answered with an error status instead
         self.requests: list[str] = []
         served = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 served.requests.append(self.path)
+                if self.path.split("?")[0] in served.statuses:
+                    self.send_error(served.statuses[self.path.split("?")[0]])
+                    return
                 body = served.files.get(self.path.split("?")[0])
                 if body is None:
                     self.send_error(404)
