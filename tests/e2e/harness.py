@@ -369,7 +369,8 @@ class Kubelet:
         self.runs: list[tuple[str, str, str]] = []  # (namespace, name, pod) in start order
         self._guard = threading.Lock()
         # A successful pod really publishes: simulated objects written to the repository's S3.
-        publish = simulated.publisher(s3.access_key, s3.secret_key) if s3 is not None else None
+        publish = (simulated.publisher(simulated.s3_stores(s3.access_key, s3.secret_key))
+                   if s3 is not None else None)
         self.sim = SimulatedKubelet(kube, operator_namespace, self._fate, poll=0.25, publish=publish)
 
     def _fate(self, pod: dict[str, Any]) -> Fate:

@@ -1,9 +1,10 @@
 """``cvmfs-operator-demo``: the real operator (kopf, in this process) on a SIMULATED cluster.
 
 kmock's Kubernetes API emulator on loopback stands in for the cluster, a simulated kubelet plays the
-node (publisher pods go Running, then Succeeded; no container runs) and an in-memory stand-in plays
-the repository's storage: a "publish" bumps its revision and records the tag, and the operator
-reads it back before (is the tag there already?) and after (is it really there?) each publish.
+node (publisher pods go Running, then Succeeded; no container runs) and in-memory storage laid out
+like a cvmfs bucket plays the repository: a "publish" writes the next manifest and tag database,
+and the operator reads them back with its real Stratum 0 code before (is the tag there already?)
+and after (is it really there?) each publish, and for the Repository's health.
 Nothing is mounted, signed or uploaded. Applies every YAML in ``examples/`` (or ``--examples``),
 prints phase changes and a summary; exit 0: all Succeeded, 1: one did not, 3: ``--timeout``.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
+import datetime
 import logging
 import sys
 import threading
@@ -26,7 +27,7 @@ import kopf
 import yaml
 
 from cvmfs_operator.api import contract, phases
-from cvmfs_operator.api.types import API_VERSION, Transaction
+from cvmfs_operator.api.types import API_VERSION, Repository
 from cvmfs_operator.cli.emulator import ApiEmulator
 from cvmfs_operator.clients import apply
 from cvmfs_operator.clients.kube import KubeClient, make_api_client
@@ -34,10 +35,9 @@ from cvmfs_operator.clients.simkubelet import Fate, SimulatedKubelet
 from cvmfs_operator.handlers.runtime import Runtime
 from cvmfs_operator.handlers.setup import build_registry
 from cvmfs_operator.handlers.wiring import make_runtime
-from cvmfs_operator.reconcile.observed import Stratum0View
 from cvmfs_operator.render import names
-from cvmfs_operator.render.transaction import effective_tag
 from cvmfs_operator.settings import Settings
+from cvmfs_operator.stratum0 import Stratum0Reader, simulated
 
 OPERATOR_NAMESPACE = "cvmfs-release-operator"  # as in the plain install (manifests/)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
@@ -49,46 +49,34 @@ BANNER = """\
 === SIMULATION: cvmfs-operator-demo ===
   cluster:  none. kmock's Kubernetes API emulator at {url}
   node:     none. A simulated kubelet plays the publisher pods; no container runs
-  storage:  none. An in-memory stand-in: revisions and tags are made up; no S3 is touched
+  storage:  none. In memory, laid out like a cvmfs bucket (made-up catalogs, nothing signed);
+            the operator reads it with its real Stratum 0 code; no S3 is touched
   operator: the real one (kopf, in this process), namespace {namespace}
 """
 
 
-class MemoryStratum0:
-    """SIMULATION of the repositories' storage: what the simulated pods "publish" (called by the
-    kubelet thread) and what the operator reads back (in its worker threads)."""
+class SimulatedStorage:
+    """SIMULATION of the repositories' storage: one in-memory object store per repository, laid out
+    as cvmfs lays out a bucket. The simulated pods "publish" into it (manifest, tag database,
+    reflog) and the operator reads it back with its real Stratum 0 code: the tag lookup before and
+    the check after each publish, and the Repository health (revision, whitelist)."""
 
-    def __init__(self, first_revision: int = 2) -> None:  # a new repository is at revision 2
+    def __init__(self) -> None:
+        self._stores: dict[str, simulated.MemoryStore] = {}
         self._guard = threading.Lock()
-        self._first = first_revision
-        self._revisions: dict[str, int] = {}
-        self._tags: dict[str, dict[str, int]] = {}  # fqrn -> tag -> revision
 
-    def publish(self, config: contract.PublisherConfig) -> contract.PublisherResult:
-        fqrn, tag = config["fqrn"], config["tagName"]
+    def store(self, fqrn: str) -> simulated.MemoryStore:
         with self._guard:
-            before = self._revisions.get(fqrn, self._first)
-            self._revisions[fqrn] = after = before + 1
-            self._tags.setdefault(fqrn, {})[tag] = after
-        message = f"published revision {after} tagged {tag}"
-        return {"contractVersion": contract.CONTRACT_VERSION, "outcome": contract.Outcome.SUCCEEDED.value,
-                "errorClass": None, "step": None, "message": message, "revisionBefore": before,
-                "revisionAfter": after, "rootHash": _hash(fqrn, after), "tag": tag,
-                "reflogChecksum": _hash(f"reflog {fqrn}", after), "durations": {"publish": POD_SECONDS},
-                "leaseToken": None, "logTail": [f"[SIMULATION] {fqrn}: {message}"]}
+            if fqrn not in self._stores:
+                self._stores[fqrn] = store = simulated.MemoryStore()
+                simulated.seed_repository(store, fqrn, datetime.datetime.now(datetime.UTC))
+            return self._stores[fqrn]
 
-    def read(self, rt: Runtime, txn: Transaction) -> Stratum0View:
-        fqrn = txn["spec"]["repository"]
-        with self._guard:
-            revision = self._revisions.get(fqrn, self._first)
-            tagged = self._tags.get(fqrn, {}).get(effective_tag(txn))
-        return Stratum0View(revision=revision, root_hash=_hash(fqrn, revision),
-                            reflog_hash=_hash(f"reflog {fqrn}", revision), tag_revision=tagged,
-                            tag_hash=None if tagged is None else _hash(fqrn, tagged))
+    def reader(self, rt: Runtime, repo: Repository) -> Stratum0Reader:
+        return self.store(repo["metadata"]["name"])
 
-
-def _hash(what: str, revision: int) -> str:
-    return hashlib.sha1(f"SIMULATION {what} {revision}".encode()).hexdigest()
+    def for_config(self, config: contract.PublisherConfig) -> simulated.ObjectStore | None:
+        return self.store(config["fqrn"])
 
 
 def default_examples() -> Path:
@@ -173,11 +161,12 @@ async def run_demo(documents: list[dict[str, Any]], timeout: float, verbose: boo
         settings = Settings(namespace=OPERATOR_NAMESPACE, api_server=url, reconcile_interval=0.2,
                             metrics_port=0, liveness_port=0)
         kube = KubeClient(make_api_client(url))
-        storage = MemoryStratum0()
+        storage = SimulatedStorage()
         kubelet = SimulatedKubelet(KubeClient(make_api_client(url)), OPERATOR_NAMESPACE,
-                                   fate=lambda pod: Fate(seconds=POD_SECONDS), publish=storage.publish)
+                                   fate=lambda pod: Fate(seconds=POD_SECONDS),
+                                   publish=simulated.publisher(storage.for_config))
         stop = asyncio.Event()
-        registry = build_registry(make_runtime(settings), read_stratum0=storage.read)
+        registry = build_registry(make_runtime(settings), readers=storage.reader)
         operator = asyncio.create_task(kopf.operator(registry=registry, clusterwide=True, standalone=True,
                                                      stop_flag=stop))
         kubelet.start()

@@ -31,7 +31,8 @@ def _ready(conditions: Sequence[Condition]) -> tuple[str, str, str] | None:
     return None
 
 
-def register(registry: kopf.OperatorRegistry, rt: Runtime) -> None:
+def register(registry: kopf.OperatorRegistry, rt: Runtime,
+             readers: stratum0_access.ReaderFactory = stratum0_access.reader_for) -> None:
     @kopf.timer(GROUP, VERSION, REPOSITORY_PLURAL, registry=registry, id="health",
                 interval=rt.settings.health_interval, initial_delay=0.0, sharp=False)
     def health(name: str, body: kopf.Body, meta: kopf.Meta, status: kopf.Status, logger: Logger,
@@ -44,7 +45,7 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime) -> None:
             observation = InvalidConfiguration(f"the Repository is invalid: {'; '.join(errors)}")
         else:
             try:
-                observation = observe(stratum0_access.reader_for(rt, repo))
+                observation = observe(readers(rt, repo))
             except Stratum0Error as error:
                 observation = error
             except KubeError as error:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
 import kopf
 import prometheus_client
 
-from cvmfs_operator.handlers import flow, repositories, stratum0_access, transactions
+from cvmfs_operator.handlers import repositories, stratum0_access, transactions
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 
 
-def build_registry(rt: Runtime, read_stratum0: flow.Stratum0Reader | None = None) -> kopf.OperatorRegistry:
+def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum0_access.reader_for,
+                   ) -> kopf.OperatorRegistry:
+    """``readers`` builds the Stratum 0 reader of a Repository: S3 or HTTP from its spec, or the
+    demo's simulated storage."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
@@ -40,6 +44,7 @@ def build_registry(rt: Runtime, read_stratum0: flow.Stratum0Reader | None = None
             return kopf.ConnectionInfo(server=rt.settings.api_server)
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
-    transactions.register(registry, rt, read_stratum0 or stratum0_access.read_for_transaction)
-    repositories.register(registry, rt)
+    transactions.register(registry, rt, functools.partial(stratum0_access.read_for_transaction,
+                                                          readers=readers))
+    repositories.register(registry, rt, readers)
     return registry

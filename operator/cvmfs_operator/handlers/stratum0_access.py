@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 
 from cvmfs_operator.api import contract
 from cvmfs_operator.api.types import Repository, Transaction
@@ -29,6 +30,9 @@ def _decode(data: dict[str, str], key: str, secret: str) -> str:
         raise InvalidConfiguration(f"Secret {secret} key {key!r} is not valid base64 text") from None
 
 
+ReaderFactory = Callable[[Runtime, Repository], Stratum0Reader]
+
+
 def reader_for(rt: Runtime, repo: Repository) -> Stratum0Reader:
     """A reader for the repository; raises Stratum0Error or KubeError naming what is wrong."""
     fqrn = repo["metadata"]["name"]
@@ -44,13 +48,14 @@ def reader_for(rt: Runtime, repo: Repository) -> Stratum0Reader:
     return HttpReader(stratum0["url"], timeout=rt.settings.s3_timeout)
 
 
-def read_for_transaction(rt: Runtime, txn: Transaction) -> Stratum0View:
+def read_for_transaction(rt: Runtime, txn: Transaction,
+                         readers: ReaderFactory = reader_for) -> Stratum0View:
     """Revision, reflog hash and this Transaction's tag as the repository has them now."""
     repo = rt.kube.get_repository(txn["spec"]["repository"])
     if repo is None:
         return Stratum0View(error=f"Repository {txn['spec']['repository']} does not exist")
     try:
-        reader = reader_for(rt, repo)
+        reader = readers(rt, repo)
         manifest = reader.manifest()
         tag = reader.find_tag(effective_tag(txn), manifest)
     except Stratum0Error as error:

@@ -1,19 +1,23 @@
-"""A simulated Stratum 0 writer for the demo and the tests: what a publish leaves in S3.
+"""A simulated Stratum 0 writer for the demo and the tests: what a publish leaves in storage.
 
 It writes what ``cvmfs_server publish -a <tag>`` leaves in the bucket (CVMFS.md "Verified"): a new
 ``.cvmfspublished`` with the next revision, a tag database holding every earlier tag plus the new
 one, and a new ``.cvmfsreflog`` whose hash is the manifest's ``Y``. Nothing is signed and no
 catalog is real: this stands in for a publisher where no CernVM-FS exists, so that the operator's
-own reading of the repository (revision, tags, whitelist) works against real objects over S3.
+own reading of the repository (revision, tags, whitelist) works against real objects.
+
+Objects go to an :class:`ObjectStore`: an S3 bucket (:class:`Bucket`, over boto3) or memory
+(:class:`MemoryStore`, which is also a Stratum 0 reader, for the demo).
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import boto3
 import botocore.exceptions
@@ -21,15 +25,27 @@ from botocore.config import Config
 
 from cvmfs_operator.api import contract
 from cvmfs_operator.stratum0 import layout
+from cvmfs_operator.stratum0.errors import ObjectMissing
 from cvmfs_operator.stratum0.manifest import parse_manifest
+from cvmfs_operator.stratum0.reader import ObjectReader, data_object_name
 from cvmfs_operator.stratum0.tags import list_tags
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
+class ObjectStore(Protocol):
+    """Where a repository's objects live; names are relative to the repository root."""
+
+    def get(self, name: str) -> bytes | None: ...
+
+    def put(self, name: str, body: bytes) -> None: ...
+
+
 @dataclass(frozen=True)
 class Bucket:
+    """An S3 bucket (path-style addressing) and the key prefix of one repository in it."""
+
     endpoint: str
     bucket: str
     prefix: str
@@ -42,6 +58,40 @@ class Bucket:
             "s3", endpoint_url=self.endpoint, region_name=self.region,
             aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
             config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 2}))
+
+    def get(self, name: str) -> bytes | None:
+        try:
+            return self.client().get_object(Bucket=self.bucket, Key=f"{self.prefix}/{name}")["Body"].read()
+        except botocore.exceptions.ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+
+    def put(self, name: str, body: bytes) -> None:
+        self.client().put_object(Bucket=self.bucket, Key=f"{self.prefix}/{name}", Body=body,
+                                 ACL="public-read")
+
+
+class MemoryStore(ObjectReader):
+    """A repository's objects in memory: written like a bucket, read like a Stratum 0."""
+
+    def __init__(self) -> None:
+        self._objects: dict[str, bytes] = {}
+        self._guard = threading.Lock()
+
+    def get(self, name: str) -> bytes | None:
+        with self._guard:
+            return self._objects.get(name)
+
+    def put(self, name: str, body: bytes) -> None:
+        with self._guard:
+            self._objects[name] = body
+
+    def get_object(self, name: str) -> bytes:
+        body = self.get(name)
+        if body is None:
+            raise ObjectMissing(f"{name} does not exist in the simulated repository", object_name=name)
+        return body
 
 
 @dataclass(frozen=True)
@@ -56,59 +106,42 @@ class TagExists(ValueError):
     """cvmfs refuses to publish a tag name that is already in the repository."""
 
 
-def _put(client: S3Client, where: Bucket, name: str, body: bytes) -> None:
-    client.put_object(Bucket=where.bucket, Key=f"{where.prefix}/{name}", Body=body, ACL="public-read")
-
-
-def _get(client: S3Client, where: Bucket, name: str) -> bytes | None:
-    try:
-        return client.get_object(Bucket=where.bucket, Key=f"{where.prefix}/{name}")["Body"].read()
-    except botocore.exceptions.ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            return None
-        raise
-
-
-def _write_revision(client: S3Client, where: Bucket, fqrn: str, revision: int,
-                    tags: list[layout.Tag], now: datetime.datetime) -> SimulatedPublish:
+def _write_revision(store: ObjectStore, fqrn: str, revision: int, tags: list[layout.Tag],
+                    now: datetime.datetime) -> SimulatedPublish:
     root_hash = layout.fake_hash(f"{fqrn} root catalog {revision}")
-    stamp = int(now.timestamp())
     database = layout.tag_database_bytes(tags)
-    tag_hash, tag_key = layout.content_key(where.prefix, database, "H")
-    client.put_object(Bucket=where.bucket, Key=tag_key, Body=database, ACL="public-read")
+    tag_hash = hashlib.sha1(database).hexdigest()
+    store.put(data_object_name(tag_hash, "H"), database)
     reflog = f"simulated reflog of {fqrn} up to revision {revision}\n".encode()
     reflog_hash = hashlib.sha1(reflog).hexdigest()
-    _put(client, where, ".cvmfsreflog", reflog)
-    manifest = layout.manifest_bytes(layout.ManifestFields(
-        revision=revision, root_hash=root_hash, timestamp=stamp, fqrn=fqrn,
-        tag_db_hash=tag_hash, reflog_hash=reflog_hash))
-    _put(client, where, ".cvmfspublished", manifest)
+    store.put(".cvmfsreflog", reflog)
+    store.put(".cvmfspublished", layout.manifest_bytes(layout.ManifestFields(
+        revision=revision, root_hash=root_hash, timestamp=int(now.timestamp()), fqrn=fqrn,
+        tag_db_hash=tag_hash, reflog_hash=reflog_hash)))
     return SimulatedPublish(revision - 1, revision, root_hash, reflog_hash)
 
 
-def seed_repository(where: Bucket, fqrn: str, now: datetime.datetime,
+def seed_repository(store: ObjectStore, fqrn: str, now: datetime.datetime,
                     whitelist_days: float = 30.0) -> SimulatedPublish:
     """An existing repository at revision 2 (as after ``mkfs``), with a whitelist."""
-    client = where.client()
     created = now.astimezone(datetime.UTC).replace(tzinfo=None)
-    _put(client, where, ".cvmfswhitelist", layout.whitelist_bytes(
+    store.put(".cvmfswhitelist", layout.whitelist_bytes(
         fqrn, created, created + datetime.timedelta(days=whitelist_days)))
     root = layout.fake_hash(f"{fqrn} root catalog 2")
     tags = [layout.Tag("trunk", root, 2, int(now.timestamp()), "current HEAD")]
-    return _write_revision(client, where, fqrn, 2, tags, now)
+    return _write_revision(store, fqrn, 2, tags, now)
 
 
-def publish(where: Bucket, fqrn: str, tag: str, description: str,
+def publish(store: ObjectStore, fqrn: str, tag: str, description: str,
             now: datetime.datetime) -> SimulatedPublish:
     """Publish the next revision with ``tag`` (refused if the tag exists, as cvmfs does)."""
-    client = where.client()
-    raw = _get(client, where, ".cvmfspublished")
+    raw = store.get(".cvmfspublished")
     if raw is None:
-        raise FileNotFoundError(f"{where.prefix}/.cvmfspublished does not exist: seed the repository")
+        raise FileNotFoundError(f"{fqrn}: .cvmfspublished does not exist: seed the repository")
     manifest = parse_manifest(raw)
     tags: list[layout.Tag] = []
     if manifest.tag_db_hash:
-        database = _get(client, where, f"data/{manifest.tag_db_hash[:2]}/{manifest.tag_db_hash[2:]}H")
+        database = store.get(data_object_name(manifest.tag_db_hash, "H"))
         if database is not None:
             tags = [layout.Tag(t.name, t.root_hash, t.revision, t.timestamp, t.description)
                     for t in list_tags(database)]
@@ -124,7 +157,7 @@ def publish(where: Bucket, fqrn: str, tag: str, description: str,
     if previous is not None:
         kept.append(layout.Tag("trunk-previous", previous.hash, previous.revision, previous.timestamp,
                                "default undo target"))
-    return _write_revision(client, where, fqrn, revision, kept, now)
+    return _write_revision(store, fqrn, revision, kept, now)
 
 
 def _result(tag: str, *, error: contract.ErrorClass | None = None, step: str | None = None,
@@ -147,23 +180,34 @@ def _result(tag: str, *, error: contract.ErrorClass | None = None, step: str | N
     }
 
 
-def publisher(access_key: str, secret_key: str,
-              clock: Callable[[], datetime.datetime] | None = None,
+StoreFor = Callable[[contract.PublisherConfig], ObjectStore | None]
+
+
+def publisher(store_for: StoreFor, clock: Callable[[], datetime.datetime] | None = None,
               ) -> Callable[[contract.PublisherConfig], contract.PublisherResult]:
-    """A stand-in for the publisher program: publishes as its config asks, into the S3 it names."""
+    """A stand-in for the publisher program: publishes as its config asks, into its store."""
     def run(config: contract.PublisherConfig) -> contract.PublisherResult:
-        s3 = config.get("s3")
         fqrn, tag = config["fqrn"], config["tagName"]
-        now = clock() if clock else datetime.datetime.now(datetime.UTC)
-        if s3 is None:
+        store = store_for(config)
+        if store is None:
             return _result(tag, error=contract.ErrorClass.INVALID_INPUT, step="configure", fqrn=fqrn,
-                           message="the simulation publishes to S3 repositories only")
-        where = Bucket(s3["endpoint"], s3["bucket"], s3["prefix"], access_key, secret_key, s3["region"])
+                           message="the simulation has no storage for this repository")
+        now = clock() if clock else datetime.datetime.now(datetime.UTC)
         try:
-            done = publish(where, fqrn, tag, config["tagDescription"], now)
+            done = publish(store, fqrn, tag, config["tagDescription"], now)
         except TagExists as error:
             return _result(tag, error=contract.ErrorClass.PUBLISH_FAILED, step="publish", fqrn=fqrn,
                            message=str(error))
         return _result(tag, done=done, fqrn=fqrn,
                        message=f"published revision {done.revision_after} tagged {tag}")
     return run
+
+
+def s3_stores(access_key: str, secret_key: str) -> StoreFor:
+    """The S3 bucket a publisher config names, with these credentials."""
+    def store_for(config: contract.PublisherConfig) -> ObjectStore | None:
+        s3 = config.get("s3")
+        if s3 is None:
+            return None
+        return Bucket(s3["endpoint"], s3["bucket"], s3["prefix"], access_key, secret_key, s3["region"])
+    return store_for

@@ -88,7 +88,7 @@ class Kubelet:
         self.fates: dict[str, Fate | list[Fate]] = {}
         # A successful pod really publishes (simulated objects written to the S3 endpoint).
         self.sim = SimulatedKubelet(kube, OPERATOR_NAMESPACE, self._fate,
-                                    publish=simulated.publisher(ACCESS_KEY, SECRET_KEY))
+                                    publish=simulated.publisher(simulated.s3_stores(ACCESS_KEY, SECRET_KEY)))
 
     def _fate(self, pod: dict[str, Any]) -> Fate:
         labels = pod["metadata"]["labels"]
