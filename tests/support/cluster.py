@@ -93,14 +93,14 @@ class Cluster:
         txn = await self.transaction(namespace, name)
         return dict((txn or {}).get("status") or {})
 
-    async def wait_phase(self, namespace: str, name: str, phase: str, timeout: float = 30.0
+    async def wait_phase(self, namespace: str, name: str, phase: str, timeout: float = 60.0
                          ) -> dict[str, Any]:
         async def check() -> dict[str, Any] | None:
             status = await self.status(namespace, name)
             return status if status.get("phase") == phase else None
         return await eventually(check, timeout=timeout, what=f"Transaction {namespace}/{name} {phase}")
 
-    async def wait_gone(self, namespace: str, name: str, timeout: float = 30.0) -> None:
+    async def wait_gone(self, namespace: str, name: str, timeout: float = 60.0) -> None:
         async def check() -> bool:
             return await self.transaction(namespace, name) is None
         await eventually(check, timeout=timeout, what=f"Transaction {namespace}/{name} deleted")

@@ -42,5 +42,5 @@ async def test_a_malformed_repository_holds_its_transactions_with_a_reason(
         conditions = {c["type"]: c for c in ((repo or {}).get("status") or {}).get("conditions", [])}
         ready = conditions.get("Ready", {})
         return ready.get("status") == "False" and "spec.stratum0.s3.bucket" in ready.get("message", "")
-    await eventually(not_ready, timeout=10, what="Repository Ready=False naming the missing field")
+    await eventually(not_ready, timeout=30, what="Repository Ready=False naming the missing field")
     assert kubelet.started("waits") == []

@@ -36,6 +36,6 @@ async def test_every_example_applies_and_its_transactions_succeed(
     assert len(transactions) >= 2
 
     for namespace, name in transactions:
-        status = await cluster.wait_phase(namespace, name, "Succeeded", timeout=30)
+        status = await cluster.wait_phase(namespace, name, "Succeeded")
         spec_tag = next(d for d in documents if d["metadata"]["name"] == name)["spec"]["tag"]["name"]
         assert status["tag"] == spec_tag

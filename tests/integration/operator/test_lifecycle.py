@@ -33,7 +33,7 @@ async def test_happy_path_publishes_records_and_removes_the_pod(
     async def cleaned_up() -> bool:
         pods = await cluster.publisher_pods(created["metadata"]["uid"])
         return not pods and await cluster.lock_holder(FQRN) is None
-    await eventually(cleaned_up, timeout=10, what="pod deleted and lock released")
+    await eventually(cleaned_up, timeout=30, what="pod deleted and lock released")
     repo = await cluster.repository(FQRN)
     assert repo is not None
     assert repo["status"]["revision"] == status["revisionAfter"]
@@ -57,7 +57,7 @@ async def test_publisher_failure_is_reported_with_reason_and_log_tail(
     assert status["logTail"] == log[-40:]
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
     assert conditions == {"Ready": "False", "Reconciling": "False", "Stalled": "True", "Published": "False"}
-    await eventually(lambda: _cleaned_up(cluster), timeout=10, what="pod deleted and lock released")
+    await eventually(lambda: _cleaned_up(cluster), timeout=30, what="pod deleted and lock released")
 
 
 async def _cleaned_up(cluster: Cluster) -> bool:

@@ -36,7 +36,7 @@ async def test_metrics_liveness_and_events(
         async def alive() -> bool:
             status, _ = await asyncio.to_thread(_get, f"http://127.0.0.1:{liveness}/healthz")
             return status == 200
-        await eventually(alive, timeout=20, what="the liveness endpoint")
+        await eventually(alive, timeout=30, what="the liveness endpoint")
 
         await cluster.create_repository(repository())
         await cluster.create_transaction(transaction("observed"))
@@ -47,14 +47,14 @@ async def test_metrics_liveness_and_events(
             wanted = ('cvmfs_operator_transactions_finished_total{phase="Succeeded",reason="Published",'
                       'repository="software.example.org"} 1.0')
             return text if status == 200 and wanted in text else None
-        text = await eventually(counted, timeout=10, what="the finished counter in /metrics")
+        text = await eventually(counted, timeout=30, what="the finished counter in /metrics")
         assert 'cvmfs_operator_publisher_pods_started_total{repository="software.example.org"} 1.0' in text
         assert "cvmfs_operator_publish_duration_seconds_count" in text
 
         async def posted() -> list[str] | None:
             events = await cluster.events_for("default", "observed")
             return events if any("Published revision 3" in e for e in events) else None
-        events = await eventually(posted, timeout=10, what="Events on the Transaction")
+        events = await eventually(posted, timeout=30, what="Events on the Transaction")
         assert any("Created publisher pod" in event for event in events), events
     finally:
         await asyncio.to_thread(process.stop)

@@ -26,7 +26,7 @@ async def test_two_transactions_on_one_repository_run_one_after_the_other_in_cre
         status = (repo or {}).get("status", {})
         active = status.get("activeTransaction") or {}
         return status if active.get("name") == "first" and status.get("queueLength") == 1 else None
-    await eventually(repo_shows_queue, timeout=5, what="Repository status with the active Transaction")
+    await eventually(repo_shows_queue, timeout=30, what="Repository status with the active Transaction")
 
     first = await cluster.wait_phase("default", "first", "Succeeded")
     second = await cluster.wait_phase("default", "second", "Succeeded")
@@ -52,7 +52,7 @@ async def test_queue_positions_follow_creation_order(
         positions[name] = (await cluster.wait_phase("default", name, "Queued"))["queuePosition"]
     assert positions == {"b": 1, "c": 2}
     for name in ("b", "c"):
-        await cluster.wait_phase("default", name, "Succeeded", timeout=30)
+        await cluster.wait_phase("default", name, "Succeeded")
     order = [pod.split("-default-")[1].rsplit("-", 1)[0] for _, pod in kubelet.sim.activity.started]
     assert order == ["a-head", "b", "c"]
 
@@ -71,6 +71,6 @@ async def test_two_repositories_publish_in_parallel(
         one = await cluster.status("default", "one")
         two = await cluster.status("default", "two")
         return one.get("phase") == "Running" and two.get("phase") == "Running"
-    await eventually(both_running, timeout=10, what="both Transactions Running at once")
+    await eventually(both_running, timeout=30, what="both Transactions Running at once")
     await cluster.wait_phase("default", "one", "Succeeded")
     await cluster.wait_phase("default", "two", "Succeeded")

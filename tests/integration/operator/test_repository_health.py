@@ -18,7 +18,7 @@ async def _wait_condition(cluster: Cluster, name: str, kind: str, status: str) -
         repo = await cluster.repository(name)
         condition = _conditions(repo).get(kind)
         return repo if condition is not None and condition["status"] == status else None
-    result: dict[str, Any] = await eventually(check, timeout=15, what=f"{name} {kind}={status}")
+    result: dict[str, Any] = await eventually(check, timeout=30, what=f"{name} {kind}={status}")
     return result
 
 
@@ -55,7 +55,7 @@ async def test_status_follows_a_publish(
     async def revision_moved() -> bool:
         repo = await cluster.repository(FQRN)
         return bool(repo and repo["status"].get("revision") == done["revisionAfter"] == 3)
-    await eventually(revision_moved, timeout=10, what="Repository revision 3")
+    await eventually(revision_moved, timeout=30, what="Repository revision 3")
 
 
 async def test_a_soon_expiring_whitelist_raises_a_condition(
