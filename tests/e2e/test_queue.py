@@ -21,7 +21,8 @@ async def test_transactions_of_one_repository_never_overlap_and_run_in_creation_
     names = ["c-first", "b-second", "a-third"]
     fqrn = await scenario.repository()
     async with ExclusionProbe(scenario) as probe:
-        first = await scenario.run(names[0], fqrn, seconds=4)
+        # Long enough to observe the queue (positions, Repository status) while it runs, under load.
+        first = await scenario.run(names[0], fqrn, seconds=15)
         await scenario.wait_phase(names[0], "Running")
         previous = first
         for name in names[1:]:
