@@ -11,7 +11,7 @@ import datetime
 from collections.abc import Callable, Sequence
 
 from cvmfs_operator.api import validation
-from cvmfs_operator.api.types import Transaction
+from cvmfs_operator.api.types import Repository, Transaction
 from cvmfs_operator.clients.errors import AlreadyExists, NotFound
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.reconcile import transaction as decisions
@@ -21,6 +21,7 @@ from cvmfs_operator.reconcile.observed import (
     Stratum0View,
     parse_time,
     pod_view,
+    queue_length,
 )
 from cvmfs_operator.render import names
 from cvmfs_operator.render.lock import render_lock
@@ -29,7 +30,7 @@ from cvmfs_operator.render.pod import PodInputs, render_pod
 MAX_STEPS = 12
 
 QueueLookup = Callable[[str], Sequence[QueueEntry]]
-Stratum0Reader = Callable[[Runtime, Transaction], Stratum0View]
+Stratum0Reader = Callable[[Runtime, Transaction, Repository | None], Stratum0View]
 
 
 def _now() -> datetime.datetime:
@@ -90,7 +91,7 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
             if read_stratum0 is None:
                 stratum0 = Stratum0View(error="no Stratum 0 reader configured")
             else:
-                stratum0 = read_stratum0(rt, txn)
+                stratum0 = read_stratum0(rt, txn, obs.repository)
             continue
         _act(rt, obs, action, logger)
         stratum0 = None  # what was read before an action may be stale after it
@@ -215,7 +216,8 @@ def _update_queue_length(rt: Runtime, obs: Observed) -> None:
     if obs.repository is None:
         return
     fqrn = obs.repository["metadata"]["name"]
-    waiting = sum(1 for entry in obs.queue if entry.holder != obs.lock_holder)
+    running = obs.lock_holder.rsplit("/", 1)[-1] if obs.lock_holder else None
+    waiting = queue_length(obs.queue, running)
     rt.metrics.queue_length.labels(fqrn).set(waiting)
     if obs.repository.get("status", {}).get("queueLength") != waiting:
         rt.kube.patch_repository_status(fqrn, {"queueLength": waiting})

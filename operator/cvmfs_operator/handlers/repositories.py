@@ -19,7 +19,7 @@ from cvmfs_operator.handlers import stratum0_access
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.handlers.transactions import INDEX
 from cvmfs_operator.reconcile import orphans
-from cvmfs_operator.reconcile.observed import QueueEntry
+from cvmfs_operator.reconcile.observed import QueueEntry, queue_length
 from cvmfs_operator.render import names
 from cvmfs_operator.stratum0 import InvalidConfiguration, Observation, Stratum0Error, assess_health, observe
 
@@ -57,7 +57,7 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
             observed_generation=meta.get("generation"))
         entries: Sequence[QueueEntry] = list(kwargs[INDEX].get(name, []))
         active = status.get("activeTransaction") or {}
-        waiting = sum(1 for entry in entries if entry.uid != active.get("uid"))
+        waiting = queue_length(entries, active.get("uid"))
         patch: dict[str, Any] = dict(new)
         patch["queueLength"] = waiting
         if meta.get("generation") is not None:

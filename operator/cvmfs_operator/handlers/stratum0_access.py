@@ -48,10 +48,11 @@ def reader_for(rt: Runtime, repo: Repository) -> Stratum0Reader:
     return HttpReader(stratum0["url"], timeout=rt.settings.s3_timeout)
 
 
-def read_for_transaction(rt: Runtime, txn: Transaction,
+def read_for_transaction(rt: Runtime, txn: Transaction, repo: Repository | None,
                          readers: ReaderFactory = reader_for) -> Stratum0View:
-    """Revision, reflog hash and this Transaction's tag as the repository has them now."""
-    repo = rt.kube.get_repository(txn["spec"]["repository"])
+    """Revision, reflog hash and this Transaction's tag as the repository has them now.
+
+    ``repo`` is the Repository as just observed (not read again here)."""
     if repo is None:
         return Stratum0View(error=f"Repository {txn['spec']['repository']} does not exist")
     try:

@@ -87,6 +87,11 @@ class Observed:
         return self.lock_holder == self.me
 
 
+def queue_length(queue: Sequence[QueueEntry], running_uid: str | None) -> int:
+    """Transactions of a repository that wait: every unfinished one except the one publishing."""
+    return sum(1 for entry in queue if entry.uid != running_uid)
+
+
 def rfc3339(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
