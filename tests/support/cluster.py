@@ -127,6 +127,10 @@ class Cluster:
         lease = await self._run(self.kube.get_lease, self.operator_namespace, names.lock_name(fqrn))
         return None if lease is None else str(lease.get("spec", {}).get("holderIdentity"))
 
+    async def idle(self, fqrn: str) -> bool:
+        """No publisher pod left and the repository's lock released."""
+        return not await self.publisher_pods() and await self.lock_holder(fqrn) is None
+
     async def events_for(self, namespace: str, name: str) -> list[str]:
         try:
             data = await self._run(self.kube._call, "list events", self.kube.core.list_namespaced_event,

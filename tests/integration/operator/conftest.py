@@ -78,6 +78,8 @@ async def operator(operator_env: dict[str, str], tmp_path: Path) -> AsyncIterato
         log = process.log()
         print(f"--- operator log ---\n{log[-20000:]}")  # shown by pytest when the test fails
         assert "Traceback" not in log, f"the operator crashed or logged a traceback:\n{log[-5000:]}"
+        assert SECRET_KEY not in log, "the operator logged the S3 secret key"
+        assert ACCESS_KEY not in log, "the operator logged the S3 access key"
 
 
 class Kubelet:

@@ -57,8 +57,5 @@ async def test_publisher_failure_is_reported_with_reason_and_log_tail(
     assert status["logTail"] == log[-40:]
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
     assert conditions == {"Ready": "False", "Reconciling": "False", "Stalled": "True", "Published": "False"}
-    await eventually(lambda: _cleaned_up(cluster), timeout=30, what="pod deleted and lock released")
+    await eventually(lambda: cluster.idle(FQRN), timeout=30, what="pod deleted and lock released")
 
-
-async def _cleaned_up(cluster: Cluster) -> bool:
-    return not await cluster.publisher_pods() and await cluster.lock_holder(FQRN) is None

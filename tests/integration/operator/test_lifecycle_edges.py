@@ -9,10 +9,6 @@ from tests.integration.operator.conftest import FQRN, Fate, Kubelet, RepoFactory
 from tests.support.cluster import Cluster, OperatorProcess, eventually
 
 
-async def _idle(cluster: Cluster, fqrn: str = FQRN) -> bool:
-    return not await cluster.publisher_pods() and await cluster.lock_holder(fqrn) is None
-
-
 async def test_deadline_exceeded_fails_without_retry(
         cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
         repository: RepoFactory) -> None:
@@ -26,7 +22,7 @@ async def test_deadline_exceeded_fails_without_retry(
     assert "timeoutSeconds" in status["message"]
     assert status["attempts"] == 1
     assert len(kubelet.started("slow")) == 1
-    await eventually(lambda: _idle(cluster), timeout=30, what="pod deleted and lock released")
+    await eventually(lambda: cluster.idle(FQRN), timeout=30, what="pod deleted and lock released")
 
 
 async def test_a_retryable_failure_is_retried_within_backoff_limit(
@@ -72,7 +68,7 @@ async def test_deleting_a_running_transaction_stops_its_pod_and_the_queue_advanc
     await cluster.wait_gone("default", "stuck")
     assert await cluster.publisher_pods(stuck["metadata"]["uid"]) == []
     await cluster.wait_phase("default", "next", "Succeeded")
-    await eventually(lambda: _idle(cluster), timeout=30, what="pod deleted and lock released")
+    await eventually(lambda: cluster.idle(FQRN), timeout=30, what="pod deleted and lock released")
 
 
 async def test_deleting_a_queued_transaction_leaves_nothing_behind(
@@ -90,7 +86,7 @@ async def test_deleting_a_queued_transaction_leaves_nothing_behind(
     await cluster.wait_gone("default", "waiting")
     await cluster.wait_phase("default", "head", "Succeeded")
     assert kubelet.started("waiting") == []
-    await eventually(lambda: _idle(cluster), timeout=30, what="pod deleted and lock released")
+    await eventually(lambda: cluster.idle(FQRN), timeout=30, what="pod deleted and lock released")
 
 
 async def test_an_operator_restarted_mid_run_adopts_the_pod_and_never_starts_a_second(

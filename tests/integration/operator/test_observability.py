@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.integration.operator.conftest import Kubelet, RepoFactory, transaction
 from tests.support.cluster import Cluster, OperatorProcess, eventually
+from tests.support.s3 import SECRET_KEY
 
 
 def _free_port() -> int:
@@ -59,3 +60,4 @@ async def test_metrics_liveness_and_events(
     finally:
         await asyncio.to_thread(process.stop)
     assert "Traceback" not in process.log()
+    assert SECRET_KEY not in process.log()
