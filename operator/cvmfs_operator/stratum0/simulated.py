@@ -13,6 +13,7 @@ Objects go to an :class:`ObjectStore`: an S3 bucket (:class:`Bucket`, over boto3
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import threading
 from collections.abc import Callable
@@ -54,6 +55,10 @@ class Bucket:
     region: str = "us-east-1"
 
     def client(self) -> S3Client:
+        return self._client
+
+    @functools.cached_property
+    def _client(self) -> S3Client:  # one per Bucket: a publish gets and puts several objects
         return boto3.session.Session().client(
             "s3", endpoint_url=self.endpoint, region_name=self.region,
             aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
