@@ -75,6 +75,7 @@ class ExitCode(enum.IntEnum):
     PAYLOAD_FAILED = 6  # the payload was refused or failed while being applied
     PUBLISH_FAILED = 7  # cvmfs_server publish failed (signing, reflog, upload)
     CANCELLED = 8  # SIGTERM: deadline or pod deletion
+    REFLOG_MISMATCH = 9  # cvmfs refused to sign: the bucket's .cvmfsreflog is not the one handed over
 
 
 class Outcome(enum.StrEnum):
@@ -92,6 +93,7 @@ class ErrorClass(enum.StrEnum):
     PAYLOAD_FAILED = "PayloadFailed"
     PUBLISH_FAILED = "PublishFailed"
     CANCELLED = "Cancelled"
+    REFLOG_MISMATCH = "ReflogMismatch"
 
 
 EXIT_CODES: dict[ErrorClass, ExitCode] = {
@@ -103,6 +105,7 @@ EXIT_CODES: dict[ErrorClass, ExitCode] = {
     ErrorClass.PAYLOAD_FAILED: ExitCode.PAYLOAD_FAILED,
     ErrorClass.PUBLISH_FAILED: ExitCode.PUBLISH_FAILED,
     ErrorClass.CANCELLED: ExitCode.CANCELLED,
+    ErrorClass.REFLOG_MISMATCH: ExitCode.REFLOG_MISMATCH,
 }
 
 Step = Literal["configure", "mount", "transaction", "fetch", "payload", "publish", "abort"]

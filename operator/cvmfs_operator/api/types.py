@@ -93,6 +93,14 @@ class TransactionRef(TypedDict):
     uid: str
 
 
+class ReflogMismatch(TypedDict):
+    expected: str
+    found: str
+    bucketRevision: int | None
+    lastPublishedRevision: int | None
+    detectedAt: str
+
+
 class RepositoryStatus(TypedDict, total=False):
     observedGeneration: int
     revision: int
@@ -101,6 +109,7 @@ class RepositoryStatus(TypedDict, total=False):
     lastPublishTime: str
     whitelistExpiresAt: str
     reflogChecksum: str
+    reflogMismatch: ReflogMismatch | None
     activeTransaction: TransactionRef | None
     queueLength: int
     conditions: list[Condition]

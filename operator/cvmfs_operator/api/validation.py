@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from cvmfs_operator.api import inert
 from cvmfs_operator.api.types import PAYLOAD_KINDS
 
 FQRN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,59}$")
@@ -30,6 +31,13 @@ def _string(obj: Mapping[str, Any], key: str, where: str, errors: list[str], *,
         errors.append(f"{where}.{key} must be a non-empty string")
         return None
     return value
+
+
+def _bare(obj: Mapping[str, Any], key: str, where: str, errors: list[str]) -> None:
+    """A string cvmfs_server splices unquoted into shell commands (api.inert)."""
+    value = _string(obj, key, where, errors)
+    if value is not None and (problem := inert.bare_error(value)):
+        errors.append(f"{where}.{key} {problem}")
 
 
 def _mapping(obj: Mapping[str, Any], key: str, where: str, errors: list[str],
@@ -71,7 +79,7 @@ def transaction_errors(body: Mapping[str, Any]) -> list[str]:
     if spec is None:
         return [e.lstrip(".") for e in errors]
     repository = _string(spec, "repository", "spec", errors)
-    if repository is not None and not FQRN.match(repository):
+    if repository is not None and not FQRN.fullmatch(repository):
         errors.append("spec.repository must be a repository name (FQRN)")
     path = spec.get("path", "/")
     if not isinstance(path, str) or _path_error(path):
@@ -89,9 +97,15 @@ def transaction_errors(body: Mapping[str, Any]) -> list[str]:
     if tag is not None:
         if not isinstance(tag, Mapping):
             errors.append("spec.tag must be an object")
-        elif "name" in tag and (not isinstance(tag["name"], str) or not TAG.match(tag["name"])
+        elif "name" in tag and (not isinstance(tag["name"], str) or not TAG.fullmatch(tag["name"])
                                 or RESERVED_TAGS.match(tag["name"])):
             errors.append("spec.tag.name must be 1-63 characters of [A-Za-z0-9_.-], not a reserved tag")
+        description = tag.get("description") if isinstance(tag, Mapping) else None
+        if description is not None:
+            problem = (inert.description_error(description) if isinstance(description, str)
+                       else "must be a string")
+            if problem:
+                errors.append(f"spec.tag.description {problem}")
     _int_in(spec, "timeoutSeconds", 1, 86400, errors)
     _int_in(spec, "backoffLimit", 0, 10, errors)
     _int_in(spec, "ttlSecondsAfterFinished", 0, 30 * 86400, errors)
@@ -122,14 +136,14 @@ def _payload_errors(kind: str, payload: Mapping[str, Any], errors: list[str]) ->
 def repository_errors(body: Mapping[str, Any]) -> list[str]:
     errors: list[str] = []
     name = (body.get("metadata") or {}).get("name", "")
-    if not isinstance(name, str) or not FQRN.match(name):
+    if not isinstance(name, str) or not FQRN.fullmatch(name):
         errors.append("metadata.name must be a repository name (FQRN, at most 60 characters)")
     spec = _mapping(body, "spec", "", errors)
     if spec is None:
         return [e.lstrip(".") for e in errors]
     stratum0 = _mapping(spec, "stratum0", "spec", errors)
     if stratum0 is not None:
-        _string(stratum0, "url", "spec.stratum0", errors)
+        _bare(stratum0, "url", "spec.stratum0", errors)
         s3 = _mapping(stratum0, "s3", "spec.stratum0", errors, required=False)
         gateway = _mapping(stratum0, "gateway", "spec.stratum0", errors, required=False)
         if (s3 is None) == (gateway is None):
@@ -141,7 +155,7 @@ def repository_errors(body: Mapping[str, Any]) -> list[str]:
             if ref is not None:
                 _string(ref, "name", "spec.stratum0.s3.credentialsSecretRef", errors)
         if gateway is not None:
-            _string(gateway, "url", "spec.stratum0.gateway", errors)
+            _bare(gateway, "url", "spec.stratum0.gateway", errors)
             ref = _mapping(gateway, "keySecretRef", "spec.stratum0.gateway", errors)
             if ref is not None:
                 _string(ref, "name", "spec.stratum0.gateway.keySecretRef", errors)

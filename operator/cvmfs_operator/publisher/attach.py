@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cvmfs_operator.api import contract
+from cvmfs_operator.api import contract, inert
 from cvmfs_operator.api.contract import ErrorClass, PublisherConfig
 from cvmfs_operator.publisher import conffiles
 from cvmfs_operator.publisher.errors import PublisherError
@@ -48,6 +48,10 @@ def read_s3_credentials(layout: Layout, log: Log) -> conffiles.S3Credentials:
     secret = _read_secret_file(base / contract.S3_SECRET_KEY_FILE, "the S3 secret key")
     if not access or not secret:
         raise _invalid("the S3 credentials are empty")
+    for value, what in ((access, contract.S3_ACCESS_KEY_FILE), (secret, contract.S3_SECRET_KEY_FILE)):
+        problem = inert.config_value_error(value)
+        if problem:  # never the value itself
+            raise _invalid(f"the S3 credential {what} {problem}")
     log.add_secret(access)
     log.add_secret(secret)
     return conffiles.S3Credentials(access_key=access, secret_key=secret)

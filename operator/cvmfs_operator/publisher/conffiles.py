@@ -9,6 +9,7 @@ from __future__ import annotations
 import urllib.parse
 from dataclasses import dataclass
 
+from cvmfs_operator.api import inert
 from cvmfs_operator.api.contract import PublisherConfig, S3Target
 from cvmfs_operator.publisher.paths import Layout
 
@@ -28,7 +29,10 @@ def _bool(value: bool) -> str:
 
 
 def _lines(pairs: list[tuple[str, str]]) -> str:
-    return "".join(f"{key}={value}\n" for key, value in pairs)
+    """``KEY=value`` lines. cvmfs evaluates these files with a shell (``. server.conf``; options.cc
+    feeds every line to ``/bin/sh``), so a value that is not plainly inert is single-quoted; the
+    values that reach ``sh -c`` strings unquoted were refused before (``api.inert``)."""
+    return "".join(f"{key}={inert.config_quote(value)}\n" for key, value in pairs)
 
 
 def upstream(config: PublisherConfig, layout: Layout) -> str:
@@ -154,5 +158,5 @@ def s3_conf(target: S3Target, credentials: S3Credentials) -> str:
         pairs.append(("CVMFS_S3_MAX_NUMBER_OF_PARALLEL_CONNECTIONS", str(target["maxConnections"])))
     acl = target.get("acl")
     if acl is not None:
-        pairs.append(("CVMFS_S3_X_AMZ_ACL", acl if acl else '""'))
+        pairs.append(("CVMFS_S3_X_AMZ_ACL", acl))  # "" is written as "" (omit the header)
     return _lines(pairs)

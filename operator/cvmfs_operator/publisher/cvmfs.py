@@ -18,7 +18,8 @@ def _last_line(result: Completed) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
-def _call(args: list[str], log: Log, step: Step, classify: Callable[[int], ErrorClass]) -> Completed:
+def _call(args: list[str], log: Log, step: Step,
+          classify: Callable[[int, str], ErrorClass]) -> Completed:
     log.info(f"running {CVMFS_SERVER} {' '.join(args)}")
     try:
         result = run([CVMFS_SERVER, *args], log, CVMFS_SERVER)
@@ -28,7 +29,7 @@ def _call(args: list[str], log: Log, step: Step, classify: Callable[[int], Error
     if result.returncode != 0:
         detail = log.redact(_last_line(result))
         message = f"{CVMFS_SERVER} {args[0]} failed with exit code {result.returncode}: {detail}"
-        raise PublisherError(classify(result.returncode), step, message)
+        raise PublisherError(classify(result.returncode, result.output), step, message)
     return result
 
 
@@ -46,7 +47,7 @@ def transaction(fqrn: str, lease_path: str | None, log: Log) -> None:
     _call(["transaction", target], log, "transaction", _classify_transaction)
 
 
-def _classify_transaction(code: int) -> ErrorClass:
+def _classify_transaction(code: int, output: str) -> ErrorClass:
     if code in (errno.EEXIST, errno.EBUSY):
         return ErrorClass.BUSY
     if code in (errno.ENOENT, errno.ENOTDIR):
@@ -54,14 +55,31 @@ def _classify_transaction(code: int) -> ErrorClass:
     return ErrorClass.ATTACH_FAILED
 
 
-def _always(error_class: ErrorClass) -> Callable[[int], ErrorClass]:
-    return lambda code: error_class
+def _always(error_class: ErrorClass) -> Callable[[int, str], ErrorClass]:
+    return lambda code, output: error_class
+
+
+# What `cvmfs_swissknife sign` prints when the bucket's .cvmfsreflog is not the one reflog.chksum
+# (or the manifest's Y) names (CVMFS.md §1.8; cvmfs/server_tool_impl.h, signing_tool.cc).
+REFLOG_REFUSALS = (
+    "data corruption in .cvmfsreflog",
+    "not found but reflog checksum is present",
+    "no reflog hash specified but reflog is present",
+    "Could not read reflog checksum",
+)
+
+
+def _classify_publish(code: int, output: str) -> ErrorClass:
+    if any(refusal in output for refusal in REFLOG_REFUSALS):
+        return ErrorClass.REFLOG_MISMATCH
+    return ErrorClass.PUBLISH_FAILED
 
 
 def publish(fqrn: str, tag: str, description: str, log: Log) -> None:
+    """``description`` must already be inert (api.inert): cvmfs_server runs it through ``sh -c``."""
     # -f: no interactive dialog about open file descriptors (forces a lazy remount instead).
     args = ["publish", "-f", "-a", tag, "-m", description, fqrn]
-    _call(args, log, "publish", _always(ErrorClass.PUBLISH_FAILED))
+    _call(args, log, "publish", _classify_publish)
 
 
 def abort(fqrn: str, log: Log) -> None:

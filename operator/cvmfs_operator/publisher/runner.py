@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cvmfs_operator.api import inert
 from cvmfs_operator.api.contract import ErrorClass, ExitCode, Outcome, PublisherConfig, PublisherResult
 from cvmfs_operator.publisher import attach, cvmfs, fetch, manifest, payloads, tarsafety, tree
 from cvmfs_operator.publisher.cancel import CancelSwitch
@@ -25,7 +26,7 @@ class Runner:
         self.layout = layout
         self.log = log
         self.switch = switch
-        self.record = Record(revision_before=config.get("revisionBefore"))
+        self.record = Record(revision_before=config.get("revisionBefore"), log=log)
         self.transaction_open = False
 
     def run(self) -> tuple[PublisherResult, ExitCode]:
@@ -95,7 +96,10 @@ class Runner:
             transaction_dir = tree.enter(layout.union_dir, path, "payload", create=kind != "remove")
             payloads.apply(config, layout, transaction_dir, tarball, log)
         with record.timing("publish"):
-            cvmfs.publish(fqrn, config["tagName"], config.get("tagDescription") or config["tagName"], log)
+            description = config["tagDescription"] or config["tagName"]
+            if "gateway" in config:
+                description = inert.gateway_sync_argument(description)
+            cvmfs.publish(fqrn, config["tagName"], description, log)
             self.transaction_open = False
             record.tag = config["tagName"]
             self._read_published()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import posixpath
 import re
 
+from cvmfs_operator.api import inert
 from cvmfs_operator.api.contract import ErrorClass, PublisherConfig
 from cvmfs_operator.api.types import PAYLOAD_KINDS, PayloadKind
 from cvmfs_operator.publisher.errors import PublisherError
 
 FQRN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,59}$")
-TAG = re.compile(r"^[^\s]{1,255}$")
+TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")  # as the CRD: inert in every shell context
 
 
 def invalid(message: str) -> PublisherError:
@@ -49,16 +50,39 @@ def payload_kind(config: PublisherConfig) -> PayloadKind:
     raise invalid(f"unknown payload kind {kind!r}; expected one of {', '.join(PAYLOAD_KINDS)}")
 
 
+def _shell_inert(config: PublisherConfig) -> None:
+    """Every value cvmfs_server splices into a shell command or sources from server.conf."""
+    values = {"stratum0Url": config["stratum0Url"]}
+    if "s3" in config:
+        s3 = config["s3"]
+        values.update({"s3.endpoint": s3["endpoint"], "s3.bucket": s3["bucket"],
+                       "s3.region": s3["region"], "s3.prefix": s3["prefix"], "s3.acl": s3["acl"] or "-"})
+    if "gateway" in config:
+        values["gateway.url"] = config["gateway"]["url"]
+        problem = inert.gateway_path_error(str(config["path"]))
+        if problem:
+            raise invalid(f"path (the gateway lease path) {problem}")
+    for field, value in values.items():
+        problem = inert.bare_error(str(value))
+        if problem:
+            raise invalid(f"{field} {problem}")
+
+
 def validate(config: PublisherConfig) -> PayloadKind:
     """Check everything that needs no file system; return the payload kind."""
-    if not FQRN.match(str(config.get("fqrn", ""))):
+    if not FQRN.fullmatch(str(config.get("fqrn", ""))):
         raise invalid("fqrn is not a valid repository name")
     if ("s3" in config) == ("gateway" in config):
         raise invalid("exactly one of s3 and gateway must be given")
-    if not TAG.match(str(config.get("tagName", ""))):
-        raise invalid("tagName must be non-empty and contain no whitespace")
+    if not TAG.fullmatch(str(config.get("tagName", ""))):
+        raise invalid("tagName must be 1-63 characters of [A-Za-z0-9_.-] starting with a letter or digit")
+    description = config.get("tagDescription")
+    if not isinstance(description, str) or (problem := inert.description_error(
+            description, inert.PUBLISHED_DESCRIPTION_MAX)):
+        raise invalid(f"tagDescription {problem or 'must be a string'}")
     if not str(config.get("stratum0Url", "")).startswith(("http://", "https://")):
         raise invalid("stratum0Url must be an http(s) URL")
+    _shell_inert(config)
     normalise_path(config["path"])
     kind = payload_kind(config)
     payload = config["payload"]

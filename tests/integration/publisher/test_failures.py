@@ -67,10 +67,12 @@ def test_an_open_transaction_of_someone_else_is_busy_and_left_alone(repo: Stratu
     assert (repo.spool / "in_transaction.lock").exists()
 
 
-def test_a_stale_reflog_checksum_fails_the_publish_and_aborts(repo: Stratum0) -> None:
+def test_a_stale_reflog_checksum_is_a_signing_refusal_of_its_own_class(repo: Stratum0) -> None:
     repo.seed()
     run = repo.run(repo.config({"remove": {"paths": ["x"]}}, reflogChecksum="0" * 40))
-    assert run.code == ExitCode.PUBLISH_FAILED
+    assert run.code == ExitCode.REFLOG_MISMATCH
+    assert run.result["errorClass"] == "ReflogMismatch"
+    assert run.result["step"] == "publish"
     assert "data corruption in .cvmfsreflog" in "\n".join(run.result["logTail"])
     assert "abort" in repo.verbs()
     assert_nothing_published(repo)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from cvmfs_operator.api import inert
 from tests.unit.crds import cel
 from tests.unit.crds.schema_tools import DELETE, Schema, changed, example, schema_errors, shared_schema, walk
 
@@ -51,6 +52,33 @@ RM_TRAILING = msg(T, ITEM, 'end with "/"')
 RM_DOT = msg(T, ITEM, '"." segments')
 RM_DOTDOT = msg(T, ITEM, '".." segments')
 RESERVED_TAG = msg(T, "spec.tag.name", "reserved")
+DESC = "spec.tag.description"
+DESC_CHARS = msg(T, DESC, "may contain only")
+DESC_BLANK = msg(T, DESC, "non-space")
+DESC_OPTION = msg(T, DESC, "start with")
+
+# Each is refused by exactly these description rules (cvmfs_server runs the text through sh -c).
+HOSTILE_DESCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "Release 1.2.0 (LTS), see notes": (DESC_CHARS,),
+    'say "hi"': (DESC_CHARS,),
+    "it's": (DESC_CHARS,),
+    "$(touch /tmp/x)": (DESC_CHARS,),
+    "`touch /tmp/x`": (DESC_CHARS,),
+    "notes; touch /tmp/x #": (DESC_CHARS,),
+    "a && touch /tmp/x": (DESC_CHARS,),
+    "a | tee /tmp/x": (DESC_CHARS,),
+    "a # comment": (DESC_CHARS,),
+    "line\nnext": (DESC_CHARS,),
+    "tab\there": (DESC_CHARS,),
+    "*": (DESC_CHARS,),
+    "release\n": (DESC_CHARS,),
+    "~root": (DESC_CHARS,),
+    "Müller release": (DESC_CHARS,),
+    "-d": (DESC_OPTION,),
+    "release --": (DESC_OPTION,),
+    "   ": (DESC_BLANK,),
+}
+SAFE_DESCRIPTIONS = ["Software release 1.2.0", "fix: a - b, c=d @site /cvmfs 50%", "v1.2.0+build_7", "-"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +125,15 @@ REPOSITORY_CASES = [
     repo("stratum0 with query", {URL: "http://h.example.org/cvmfs?x=1"}, (URL, STRATUM0_URL)),
     repo("stratum0 with user", {URL: "http://user@h.example.org/cvmfs"}, (URL, STRATUM0_URL)),
     repo("stratum0 with space", {URL: "http://h.example.org/c vmfs"}, (URL, STRATUM0_URL)),
+    *[
+        repo(f"stratum0 path {bad!r}", {URL: f"http://h.example.org/cvmfs{bad}"}, (URL, STRATUM0_URL))
+        for bad in ("/$(touch x)", "/a;b", "/a&b", "/`id`", "/a'b", "/~user", "/a*")
+    ],
+    repo(
+        "gateway url with a command",
+        {**GATEWAY_REPO, "spec.stratum0.gateway.url": "http://gw.example.org/api/$(id)"},
+        (GW_URL, GATEWAY_URL),
+    ),
     repo("endpoint with port", {S3_ENDPOINT: "http://127.0.0.1:9000"}),
     repo("endpoint with trailing slash", {S3_ENDPOINT: "https://s3.example.org/"}),
     repo("endpoint with path", {S3_ENDPOINT: "https://s3.example.org/cvmfs"}, (S3_ENDPOINT, ENDPOINT)),
@@ -231,6 +268,11 @@ TRANSACTION_CASES = [
     txn("tag generic without dash", {"spec.tag.name": "generic"}),
     txn("tag trunk2", {"spec.tag.name": "trunk2"}),
     txn("tag without name", {"spec.tag": {"description": "d"}}),
+    *[txn(f"description {d!r}", {"spec.tag.description": d}) for d in SAFE_DESCRIPTIONS],
+    *[
+        txn(f"description {d!r}", {"spec.tag.description": d}, *((DESC, m) for m in refused))
+        for d, refused in HOSTILE_DESCRIPTIONS.items()
+    ],
     *[
         txn(f"tag {n!r}", {"spec.tag.name": n}, ("spec.tag.name", RESERVED_TAG))
         for n in ("trunk", "trunk-previous", "generic-2026-01-01")
@@ -358,3 +400,12 @@ def test_rules_fit_the_api_servers_cost_budget(kind: str) -> None:
             assert cost < PER_RULE_LIMIT, (rule.path, rule.rule, cost)
             total += cost
     assert total < PER_CRD_LIMIT
+
+
+@pytest.mark.parametrize("text", [*SAFE_DESCRIPTIONS, *HOSTILE_DESCRIPTIONS])
+def test_the_description_rules_agree_with_the_operator_and_the_publisher(text: str) -> None:
+    """One rule set (api.inert): what the API server admits is what the publisher passes on."""
+    obj = changed(TARBALL, {"spec.tag.description": text})
+    admitted = not cel.violations(T, obj, None)
+    assert admitted == (inert.description_error(text) is None)
+    assert admitted == (text in SAFE_DESCRIPTIONS)
