@@ -11,7 +11,7 @@ import datetime
 from collections.abc import Callable, Sequence
 
 from cvmfs_operator.api import validation
-from cvmfs_operator.api.types import Repository, Transaction
+from cvmfs_operator.api.types import Transaction
 from cvmfs_operator.clients.errors import AlreadyExists, NotFound
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.reconcile import transaction as decisions
@@ -30,7 +30,7 @@ from cvmfs_operator.render.pod import PodInputs, render_pod
 MAX_STEPS = 12
 
 QueueLookup = Callable[[str], Sequence[QueueEntry]]
-Stratum0Reader = Callable[[Runtime, Transaction, Repository | None], Stratum0View]
+Stratum0Reader = Callable[..., Stratum0View]  # (rt, txn, repo, *, reflog=bool)
 
 
 def _now() -> datetime.datetime:
@@ -89,9 +89,9 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
             return action
         if isinstance(action, decisions.ReadStratum0):
             if read_stratum0 is None:
-                stratum0 = Stratum0View(error="no Stratum 0 reader configured")
+                stratum0 = Stratum0View(error="no Stratum 0 reader configured", reflog_read=action.reflog)
             else:
-                stratum0 = read_stratum0(rt, txn, obs.repository)
+                stratum0 = read_stratum0(rt, txn, obs.repository, reflog=action.reflog)
             continue
         _act(rt, obs, action, logger)
         stratum0 = None  # what was read before an action may be stale after it
@@ -146,15 +146,16 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger) -
                 rt.kube.post_event(txn, "Warning", "LockBroken", message)
         case decisions.ReleaseLock():
             _release(rt, obs, logger)
-        case decisions.CreatePod(attempt=attempt):
-            _create_pod(rt, obs, attempt, logger)
+        case decisions.CreatePod(attempt=attempt, reflog_checksum=checksum):
+            _create_pod(rt, obs, attempt, checksum, logger)
         case decisions.DeletePod(name=pod_name, why=why):
             rt.kube.delete_pod(ns, pod_name)
             logger.info("Deleted publisher pod %s: %s", pod_name, why)
             rt.kube.post_event(txn, "Normal", "PodDeleted", f"Deleted publisher pod {pod_name}: {why}")
 
 
-def _create_pod(rt: Runtime, obs: Observed, attempt: int, logger: Logger) -> None:
+def _create_pod(rt: Runtime, obs: Observed, attempt: int, reflog_checksum: str | None,
+                logger: Logger) -> None:
     txn = obs.transaction
     assert obs.repository is not None
     repo_status = obs.repository.get("status", {})
@@ -165,7 +166,7 @@ def _create_pod(rt: Runtime, obs: Observed, attempt: int, logger: Logger) -> Non
         namespace=rt.settings.namespace,
         default_image=rt.settings.publisher_image,
         attempt=attempt,
-        reflog_checksum=repo_status.get("reflogChecksum") or (s0.reflog_hash if s0 else None),
+        reflog_checksum=reflog_checksum,
         revision_before=(s0.revision if s0 and s0.revision is not None else repo_status.get("revision")),
     )
     pod = render_pod(inputs)
@@ -175,9 +176,14 @@ def _create_pod(rt: Runtime, obs: Observed, attempt: int, logger: Logger) -> Non
         return  # created before a restart: the next observation adopts it
     rt.metrics.pods_started.labels(txn["spec"]["repository"]).inc()
     meta = txn["metadata"]
-    rt.kube.patch_repository_status(txn["spec"]["repository"], {
+    repo_fields: dict[str, object] = {
         "activeTransaction": {"namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]},
-    })
+    }
+    if reflog_checksum and reflog_checksum != repo_status.get("reflogChecksum"):
+        repo_fields["reflogChecksum"] = reflog_checksum  # a first publish, or an acknowledged change
+    if repo_status.get("reflogMismatch"):
+        repo_fields["reflogMismatch"] = None  # the pod starts from what the bucket holds now
+    rt.kube.patch_repository_status(txn["spec"]["repository"], repo_fields)
     message = f"Created publisher pod {rt.settings.namespace}/{pod['metadata']['name']} (attempt {attempt})"
     logger.info("%s", message)
     rt.kube.post_event(txn, "Normal", "PodCreated", message)
@@ -206,7 +212,9 @@ def _count_finished(rt: Runtime, obs: Observed, status: dict[str, object] | obje
     if phase not in ("Succeeded", "Failed", "Cancelled"):
         return
     fqrn = obs.transaction["spec"]["repository"]
-    rt.metrics.finished.labels(fqrn, phase, str(status.get("reason", ""))).inc()
+    durations = status.get("durations") or obs.transaction.get("status", {}).get("durations")
+    rt.metrics.transaction_finished(fqrn, phase, str(status.get("reason", "")),
+                                    durations if isinstance(durations, dict) else None)
     started = parse_time(obs.transaction.get("status", {}).get("startTime"))
     if phase == "Succeeded" and started is not None:
         rt.metrics.publish_seconds.labels(fqrn).observe(max(0.0, (obs.now - started).total_seconds()))

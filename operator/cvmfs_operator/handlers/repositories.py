@@ -13,15 +13,24 @@ from typing import Any, cast
 import kopf
 
 from cvmfs_operator.api import validation
-from cvmfs_operator.api.types import GROUP, REPOSITORY_PLURAL, VERSION, Condition, Repository
+from cvmfs_operator.api.types import (
+    GROUP,
+    REPOSITORY_PLURAL,
+    VERSION,
+    Condition,
+    Repository,
+    RepositoryStatus,
+)
 from cvmfs_operator.clients.errors import KubeError
 from cvmfs_operator.handlers import stratum0_access
+from cvmfs_operator.handlers.metrics import summarize_pods
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.handlers.transactions import INDEX
-from cvmfs_operator.reconcile import orphans
+from cvmfs_operator.reconcile import orphans, reflog
 from cvmfs_operator.reconcile.observed import QueueEntry, queue_length
 from cvmfs_operator.render import names
 from cvmfs_operator.stratum0 import InvalidConfiguration, Observation, Stratum0Error, assess_health, observe
+from cvmfs_operator.stratum0.whitelist import Whitelist
 
 
 def _ready(conditions: Sequence[Condition]) -> tuple[str, str, str] | None:
@@ -54,7 +63,7 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
         new = assess_health(
             observation, now=datetime.datetime.now(datetime.UTC), fqrn=name, previous=previous,
             warn_before=datetime.timedelta(days=rt.settings.whitelist_warning_days),
-            observed_generation=meta.get("generation"))
+            observed_generation=meta.get("generation"), reflog_mismatch=reflog.unacknowledged(repo))
         entries: Sequence[QueueEntry] = list(kwargs[INDEX].get(name, []))
         active = status.get("activeTransaction") or {}
         waiting = queue_length(entries, active.get("uid"))
@@ -63,6 +72,8 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
         if meta.get("generation") is not None:
             patch["observedGeneration"] = meta.get("generation")
         rt.metrics.queue_length.labels(name).set(waiting)
+        rt.metrics.queue(name, entries, active.get("uid"))
+        _record_health(rt, name, observation, new)
         try:
             rt.kube.patch_repository_status(name, patch)
         except KubeError as error:
@@ -73,6 +84,22 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
             (logger.info if after[0] == "True" else logger.warning)("Ready=%s %s: %s", *after)
             rt.kube.post_event(repo, "Normal" if after[0] == "True" else "Warning", after[1], after[2])
 
+    @kopf.on.delete(GROUP, VERSION, REPOSITORY_PLURAL, registry=registry, id="forget-metrics", optional=True)
+    def forget_metrics(name: str, **_: Any) -> None:
+        """Drop a deleted Repository's gauges (no finalizer: a missed deletion only keeps them
+        until the operator restarts)."""
+        rt.metrics.forget_repository(name)
+
+
+def _record_health(rt: Runtime, fqrn: str, observation: Observation | Stratum0Error,
+                   status: RepositoryStatus) -> None:
+    ready = _ready(status.get("conditions", []))
+    whitelist = observation.whitelist if isinstance(observation, Observation) else None
+    rt.metrics.repository_health(
+        fqrn, ready=ready is not None and ready[0] == "True", reason=ready[1] if ready else "Unknown",
+        whitelist_expiry=whitelist.effective_expiry if isinstance(whitelist, Whitelist) else None,
+        revision=status.get("revision"))
+
 
 def _sweep_orphans(rt: Runtime, repo: Repository, logger: Logger) -> None:
     """Stop publisher pods whose Transaction is gone; forget such an active Transaction."""
@@ -80,6 +107,7 @@ def _sweep_orphans(rt: Runtime, repo: Repository, logger: Logger) -> None:
     try:
         pods = rt.kube.list_pods(rt.settings.namespace, {
             names.LABEL_COMPONENT: "publisher", names.LABEL_REPOSITORY: names.label_value(fqrn)})
+        rt.metrics.publisher_pods(fqrn, summarize_pods(pods, datetime.datetime.now(datetime.UTC)))
         current: dict[tuple[str, str], str | None] = {}
         active = (repo.get("status") or {}).get("activeTransaction")
         refs = [o[:2] for o in map(orphans.owner, pods) if o is not None]

@@ -49,16 +49,18 @@ def reader_for(rt: Runtime, repo: Repository) -> Stratum0Reader:
 
 
 def read_for_transaction(rt: Runtime, txn: Transaction, repo: Repository | None,
-                         readers: ReaderFactory = reader_for) -> Stratum0View:
+                         readers: ReaderFactory = reader_for, *, reflog: bool = False) -> Stratum0View:
     """Revision, reflog hash and this Transaction's tag as the repository has them now.
 
-    ``repo`` is the Repository as just observed (not read again here)."""
+    ``repo`` is the Repository as just observed (not read again here). With ``reflog``, the
+    bucket's ``.cvmfsreflog`` is hashed too (what ``cvmfs_server`` checks at signing time)."""
     if repo is None:
         return Stratum0View(error=f"Repository {txn['spec']['repository']} does not exist")
     try:
         reader = readers(rt, repo)
         manifest = reader.manifest()
         tag = reader.find_tag(effective_tag(txn), manifest)
+        bucket_reflog = reader.reflog_checksum(manifest.hash_algorithm) if reflog else None
     except Stratum0Error as error:
         rt.metrics.api_errors.labels("stratum0").inc()
         return Stratum0View(error=str(error))
@@ -70,4 +72,6 @@ def read_for_transaction(rt: Runtime, txn: Transaction, repo: Repository | None,
         reflog_hash=manifest.reflog_hash,
         tag_revision=tag.revision if tag else None,
         tag_hash=tag.root_hash if tag else None,
+        reflog_read=reflog,
+        bucket_reflog=bucket_reflog,
     )

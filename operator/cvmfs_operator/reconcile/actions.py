@@ -35,10 +35,13 @@ class ReleaseLock:
 class ReadStratum0:
     """Read the repository (manifest, tag) before deciding: exactly-once needs the truth."""
 
+    reflog: bool = False  # also hash .cvmfsreflog (before a pod is started)
+
 
 @dataclass(frozen=True)
 class CreatePod:
     attempt: int
+    reflog_checksum: str | None = None  # handed to the publisher as reflog.chksum
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,8 @@ class Stratum0View:
     tag_revision: int | None = None  # revision the tag points to; None if the tag is absent
     tag_hash: str | None = None
     error: str | None = None  # why the repository could not be read
+    reflog_read: bool = False  # whether bucket_reflog was read (only before starting a pod)
+    bucket_reflog: str | None = None  # hash of the bucket's .cvmfsreflog; None when it has none
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from cvmfs_operator.api import contract, phases, validation
+from cvmfs_operator.api import contract, inert, phases, validation
 from cvmfs_operator.api.phases import Phase
-from cvmfs_operator.reconcile import results
+from cvmfs_operator.reconcile import reflog, results
 from cvmfs_operator.reconcile.actions import (
     AcquireLock,
     Action,
@@ -136,6 +136,13 @@ def _record(obs: Observed, pod: PodView) -> Action:
         want = Desired(Phase.CANCELLED, outcome.reason, outcome.message, fields)
         return set_status(obs, want, outcome.message, warning=True) or Wait(obs.reconcile_interval)
     fields["lastFailure"] = {"attempt": pod.attempt, "reason": outcome.reason, "message": outcome.message}
+    if outcome.reason == contract.ErrorClass.REFLOG_MISMATCH.value:
+        # cvmfs refused to sign: never retried blindly. The next start is gated by the reflog check
+        # (reflog.decide), which waits for an administrator's acknowledgement of the bucket's state.
+        message = (f"attempt {pod.attempt}: cvmfs refused to sign ({outcome.message}); checking the "
+                   "repository's reflog before anything else")
+        want = Desired(Phase.RUNNING, "ReflogMismatch", message, fields)
+        return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
     if outcome.retryable:
         # Whether this attempt published is decided from the repository before anything else.
         if pod.attempt <= effective.backoff_limit(txn):
@@ -175,8 +182,8 @@ def _verify(obs: Observed, pod: PodView, result: contract.PublisherResult) -> Ac
 def _start_attempt(obs: Observed, phase: Phase, attempts: int, *, exhausted: bool = False) -> Action:
     """Exactly-once: before any attempt, ask the repository whether the tag is already there."""
     s0 = obs.stratum0
-    if s0 is None:
-        return ReadStratum0()
+    if s0 is None or not s0.reflog_read:
+        return ReadStratum0(reflog=True)
     txn = obs.transaction
     tag = effective.effective_tag(txn)
     fqrn = txn["spec"]["repository"]
@@ -205,7 +212,19 @@ def _start_attempt(obs: Observed, phase: Phase, attempts: int, *, exhausted: boo
                         f"gave up after {attempts} attempts: {failure.get('message', '')!s}",
                         {"completionTime": rfc3339(obs.now)})
         return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
-    return CreatePod(attempts + 1)
+    assert obs.repository is not None
+    decision = reflog.decide(obs.repository, s0, now=rfc3339(obs.now))
+    if isinstance(decision, reflog.Mismatch):
+        waiting = Phase.RUNNING if phase is Phase.RUNNING else Phase.QUEUED
+        want = Desired(waiting, "ReflogMismatch", decision.message, {"queuePosition": None})
+        mismatch: dict[str, Any] = dict((obs.repository.get("status") or {}).get("reflogMismatch") or {})
+        repo_fields = None
+        if {k: mismatch.get(k) for k in ("expected", "found")} != {
+                k: decision.record[k] for k in ("expected", "found")}:
+            repo_fields = {"reflogMismatch": decision.record}
+        action = set_status(obs, want, decision.message, warning=True, repository=repo_fields)
+        return action or Wait(max(obs.reconcile_interval, 5.0))
+    return CreatePod(attempts + 1, decision.checksum)
 
 
 def _refusal(obs: Observed) -> Desired | None:
@@ -227,6 +246,12 @@ def _refusal(obs: Observed) -> Desired | None:
         return Desired(Phase.FAILED, "ScriptsNotAllowed",
                         f"spec.payload.script is refused: Repository {fqrn} does not set "
                         "spec.publisher.allowScripts")
+    if "gateway" in repo["spec"]["stratum0"]:
+        problem = inert.gateway_path_error(effective.effective_path(txn))
+        if problem:
+            return Desired(Phase.FAILED, "InvalidPath",
+                            f"spec.path {problem}: Repository {fqrn} publishes through a gateway, "
+                            "where the path is the lease path cvmfs_server passes through the shell")
     if kind == "tarball" and txn["spec"]["payload"]["tarball"]["url"].startswith("s3://") \
             and "s3" not in repo["spec"]["stratum0"]:
         return Desired(Phase.FAILED, "InvalidPayload",

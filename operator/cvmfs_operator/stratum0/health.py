@@ -56,12 +56,15 @@ class _Verdict:
 def assess_health(result: Observation | Stratum0Error, *, now: datetime.datetime,
                   fqrn: str | None = None, previous: Sequence[Condition] = (),
                   warn_before: datetime.timedelta = DEFAULT_WARN_BEFORE,
-                  observed_generation: int | None = None) -> RepositoryStatus:
+                  observed_generation: int | None = None,
+                  reflog_mismatch: str | None = None) -> RepositoryStatus:
     """Status fields (``revision``, ``rootHash``, ``publishedAt``, ``whitelistExpiresAt``, as far as
     they were read) and the four conditions, ready to merge into ``Repository.status``.
 
     ``previous`` are the current conditions (their ``lastTransitionTime`` is kept when a status
     does not change); ``fqrn`` enables the check that the objects belong to this repository.
+    ``reflog_mismatch`` is the message of an unacknowledged reflog mismatch a Transaction found
+    (the repository changed outside the operator): Ready=False, Degraded=True, reason ReflogMismatch.
     """
     if now.tzinfo is None:
         raise ValueError("naive datetime: pass a timezone-aware 'now'")
@@ -69,6 +72,8 @@ def assess_health(result: Observation | Stratum0Error, *, now: datetime.datetime
     manifest = observation.manifest if isinstance(observation.manifest, Manifest) else None
     whitelist = observation.whitelist if isinstance(observation.whitelist, Whitelist) else None
     verdict = _verdict(observation, manifest, whitelist, now, fqrn)
+    if verdict is None and reflog_mismatch:
+        verdict = _Verdict("ReflogMismatch", reflog_mismatch)
 
     def condition(type_: str, status: ConditionStatus, reason: str, message: str) -> Condition:
         return make_condition(type_, status, reason, message, now=now, previous=previous,

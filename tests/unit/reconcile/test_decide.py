@@ -208,20 +208,20 @@ def test_dead_holder_is_not_broken_by_a_transaction_further_back() -> None:
     assert action.status.get("queuePosition") == 2
 
 
-NOT_PUBLISHED = Stratum0View(revision=7, root_hash="c" * 40, tag_revision=None)
-PUBLISHED = Stratum0View(revision=8, root_hash="d" * 40, tag_revision=8, tag_hash="d" * 40)
-UNREACHABLE = Stratum0View(error="connection refused")
+NOT_PUBLISHED = Stratum0View(revision=7, root_hash="c" * 40, tag_revision=None, reflog_read=True)
+PUBLISHED = Stratum0View(revision=8, root_hash="d" * 40, tag_revision=8, tag_hash="d" * 40, reflog_read=True)
+UNREACHABLE = Stratum0View(error="connection refused", reflog_read=True)
 
 
 @pytest.mark.parametrize("phase", [None, Phase.PENDING, Phase.QUEUED])
 def test_holding_the_lock_reads_the_repository_then_creates_the_first_pod(phase: Phase | None) -> None:
     txn = transaction(phase, queuePosition=1) if phase else transaction()
-    assert decide(observed(txn, lock=ME)) == ReadStratum0()
+    assert decide(observed(txn, lock=ME)) == ReadStratum0(reflog=True)
     assert decide(observed(txn, lock=ME, stratum0=NOT_PUBLISHED)) == CreatePod(1)
 
 
 def test_tag_already_in_the_repository_is_already_published() -> None:
-    s0 = Stratum0View(revision=9, root_hash="f" * 40, tag_revision=4, tag_hash="a" * 40)
+    s0 = Stratum0View(revision=9, root_hash="f" * 40, tag_revision=4, tag_hash="a" * 40, reflog_read=True)
     obs = observed(transaction(Phase.QUEUED, queuePosition=1), lock=ME, stratum0=s0)
     action, after = set_status(obs, Phase.SUCCEEDED, "AlreadyPublished")
     assert action.status.get("revisionAfter") == 4
@@ -346,7 +346,7 @@ def test_successful_pod_records_the_publish_on_transaction_and_repository() -> N
 def test_reported_publish_missing_from_the_repository_fails_verification() -> None:
     txn = transaction(Phase.RUNNING, **running())
     done = pod(1, "Succeeded", exit_code=0, termination_message=result())
-    for s0 in (NOT_PUBLISHED, Stratum0View(revision=8, tag_revision=8, tag_hash="0" * 40)):
+    for s0 in (NOT_PUBLISHED, Stratum0View(revision=8, tag_revision=8, tag_hash="0" * 40, reflog_read=True)):
         action, after = set_status(observed(txn, lock=ME, pods=[done], stratum0=s0), Phase.FAILED,
                                    "VerificationFailed")
         assert action.status.get("completionTime") == NOW_TEXT
@@ -382,7 +382,7 @@ def test_retryable_failure_retries_then_deletes_the_pod_then_starts_the_next_att
     assert "1/2" in action.status.get("message", "")
     assert action.warning
     assert decide(after) == DeletePod("publisher-a1", "attempt 1 ended and was recorded")
-    assert decide(observed(after.transaction, lock=ME)) == ReadStratum0()
+    assert decide(observed(after.transaction, lock=ME)) == ReadStratum0(reflog=True)
     assert decide(observed(after.transaction, lock=ME, stratum0=NOT_PUBLISHED)) == CreatePod(2)
 
 
@@ -406,7 +406,7 @@ def test_exhausted_backoff_limit_fails_once_the_repository_shows_no_publish(back
     assert "no retries left" in action.status.get("message", "")
     assert decide(recorded) == DeletePod(f"publisher-a{attempt}", f"attempt {attempt} ended and was recorded")
     gone = dataclasses.replace(recorded, pods=[])
-    assert decide(gone) == ReadStratum0()
+    assert decide(gone) == ReadStratum0(reflog=True)
     action, after = set_status(dataclasses.replace(gone, stratum0=NOT_PUBLISHED), Phase.FAILED,
                                "PublisherCrashed")
     assert f"gave up after {attempt} attempts" in action.status.get("message", "")
@@ -428,14 +428,14 @@ def test_vanished_pod_is_recorded_as_lost_then_retried() -> None:
         "attempt": 1, "reason": "PodLost",
         "message": "publisher pod of attempt 1 disappeared without a result",
     }
-    assert decide(after) == ReadStratum0()
+    assert decide(after) == ReadStratum0(reflog=True)
     assert decide(dataclasses.replace(after, stratum0=NOT_PUBLISHED)) == CreatePod(2)
 
 
 def test_vanished_pod_of_the_last_allowed_attempt_fails_once_the_repository_shows_no_publish() -> None:
     txn = transaction(Phase.RUNNING, **running(3))
     _, lost = set_status(observed(txn, lock=ME), Phase.RUNNING, "PodLost")
-    assert decide(lost) == ReadStratum0()
+    assert decide(lost) == ReadStratum0(reflog=True)
     action, after = set_status(dataclasses.replace(lost, stratum0=NOT_PUBLISHED), Phase.FAILED, "PodLost")
     assert "gave up after 3 attempts" in action.status.get("message", "")
     assert decide(after) == ReleaseLock()
@@ -448,7 +448,7 @@ def test_vanished_pod_of_the_last_allowed_attempt_fails_once_the_repository_show
 @pytest.mark.parametrize("reason", ["PodLost", "Internal", "OOMKilled"])
 def test_retry_reads_the_repository_before_creating_the_next_pod(reason: str) -> None:
     txn = transaction(Phase.RUNNING, **running(lastFailure={"attempt": 1, "reason": reason, "message": "?"}))
-    assert decide(observed(txn, lock=ME)) == ReadStratum0()
+    assert decide(observed(txn, lock=ME)) == ReadStratum0(reflog=True)
     assert decide(observed(txn, lock=ME, stratum0=NOT_PUBLISHED)) == CreatePod(2)
 
 
@@ -474,7 +474,7 @@ def test_last_attempt_without_a_result_asks_the_repository_before_giving_up(lost
         if not isinstance(action, SetStatus) or action.status.get("phase") != "Running":
             break
         obs = apply(obs, action)
-    assert action == ReadStratum0()
+    assert action == ReadStratum0(reflog=True)
     action = decide(dataclasses.replace(obs, stratum0=PUBLISHED))
     assert isinstance(action, SetStatus)
     assert action.status.get("phase") == "Succeeded"
