@@ -16,6 +16,8 @@ from cvmfs_operator.api.contract import (
     PublisherResult,
     Step,
 )
+from cvmfs_operator.publisher.errors import Cancelled
+from cvmfs_operator.publisher.log import Log
 
 
 @dataclass
@@ -28,16 +30,27 @@ class Record:
     lease_token: str | None = None
     durations: dict[str, float] = field(default_factory=dict)
     step: Step | None = None
+    log: Log | None = field(default=None, repr=False, compare=False)  # logs each step's start and end
 
     @contextmanager
     def timing(self, step: Step) -> Iterator[None]:
         """Marks ``step`` as current and adds its wall time to the durations, even on failure."""
         self.step = step
+        if self.log is not None:
+            self.log.step(f"{step} started")
+        ended = "failed after"
         started = time.monotonic()
         try:
             yield
+            ended = "finished in"
+        except Cancelled:
+            ended = "cancelled after"
+            raise
         finally:
-            self.durations[step] = round(self.durations.get(step, 0.0) + time.monotonic() - started, 3)
+            seconds = time.monotonic() - started
+            self.durations[step] = round(self.durations.get(step, 0.0) + seconds, 3)
+            if self.log is not None:
+                self.log.step(f"{step} {ended} {seconds:.3f} s")
 
     def result(self, outcome: Outcome, error_class: ErrorClass | None, message: str,
                log_tail: list[str]) -> PublisherResult:
