@@ -6,7 +6,7 @@ import itertools
 import re
 import tracemalloc
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cvmfs_operator.publisher.lines import Line, LineSplitter, printable
@@ -82,6 +82,8 @@ def test_memory_stays_bounded_when_a_line_never_ends() -> None:
     assert splitter.feed(b"\nafter\n") == [Line("after")]
 
 
+@settings(max_examples=200, database=None, deadline=None,  # no I/O: no example database
+          suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.binary(max_size=300), cuts=st.lists(st.integers(0, 300), max_size=8),
        max_bytes=st.integers(1, 40))
 def test_any_chunking_gives_the_same_lines(data: bytes, cuts: list[int], max_bytes: int) -> None:
