@@ -68,6 +68,10 @@ class Cluster:
         await self._run(self.kube._maybe, "delete Repository", self.kube.custom.delete_cluster_custom_object,
                         GROUP, VERSION, REPOSITORY_PLURAL, name)
 
+    async def annotate_repository(self, name: str, annotations: dict[str, str]) -> None:
+        await self._run(self.kube._call, "annotate Repository", self.kube.custom.patch_cluster_custom_object,
+                        GROUP, VERSION, REPOSITORY_PLURAL, name, {"metadata": {"annotations": annotations}})
+
     async def repository(self, name: str) -> dict[str, Any] | None:
         repo = await self._run(self.kube.get_repository, name)
         return cast(dict[str, Any] | None, repo)

@@ -109,6 +109,7 @@ class RepositoryStatus(TypedDict, total=False):
     lastPublishTime: str
     whitelistExpiresAt: str
     reflogChecksum: str
+    reflogRevision: int
     reflogMismatch: ReflogMismatch | None
     activeTransaction: TransactionRef | None
     queueLength: int

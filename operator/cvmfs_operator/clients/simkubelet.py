@@ -182,9 +182,15 @@ class SimulatedKubelet:
         if fate.stage_exit_code not in (None, 0):
             self._finish(pod, "Failed", {}, exit_code=None, message=None, stage_exit=fate.stage_exit_code)
             return
-        message = fate.message if fate.message is not None else self._default_result(pod)
-        self._finish(pod, "Succeeded" if fate.exit_code == 0 else "Failed", {},
-                     exit_code=fate.exit_code, message=message)
+        exit_code = fate.exit_code
+        if fate.message is not None:
+            message = fate.message
+        else:  # the publish itself decides, as the publisher's exit code does
+            message = self._default_result(pod)
+            error = json.loads(message).get("errorClass")
+            exit_code = int(contract.EXIT_CODES[contract.ErrorClass(error)]) if error else exit_code
+        self._finish(pod, "Succeeded" if exit_code == 0 else "Failed", {},
+                     exit_code=exit_code, message=message)
 
     def _container(self, pod: dict[str, Any], state: dict[str, Any],
                    name: str = "publisher") -> dict[str, Any]:

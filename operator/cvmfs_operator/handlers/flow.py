@@ -181,6 +181,8 @@ def _create_pod(rt: Runtime, obs: Observed, attempt: int, reflog_checksum: str |
     }
     if reflog_checksum and reflog_checksum != repo_status.get("reflogChecksum"):
         repo_fields["reflogChecksum"] = reflog_checksum  # a first publish, or an acknowledged change
+        if s0 is not None and s0.revision is not None:
+            repo_fields["reflogRevision"] = s0.revision
     if repo_status.get("reflogMismatch"):
         repo_fields["reflogMismatch"] = None  # the pod starts from what the bucket holds now
     rt.kube.patch_repository_status(txn["spec"]["repository"], repo_fields)

@@ -44,7 +44,7 @@ def decide(repo: Repository, s0: Stratum0View, *, now: str) -> HandOver | Mismat
     if acknowledged == (found or NO_REFLOG):
         return HandOver(found)
     fqrn = repo["metadata"]["name"]
-    last = status.get("revision")
+    last = status.get("reflogRevision")
     holds = "no .cvmfsreflog" if found is None else f".cvmfsreflog {found[:12]}"
     message = (
         f"repository {fqrn} changed outside this operator: the bucket holds revision {s0.revision} "

@@ -128,6 +128,7 @@ def _record(obs: Observed, pod: PodView) -> Action:
         }
         if result["reflogChecksum"]:
             repo_fields["reflogChecksum"] = result["reflogChecksum"]
+            repo_fields["reflogRevision"] = result["revisionAfter"]
         want = Desired(Phase.SUCCEEDED, outcome.reason, outcome.message, fields)
         event = f"Published revision {result['revisionAfter']}"
         return set_status(obs, want, event, repository=repo_fields) or Wait(obs.reconcile_interval)

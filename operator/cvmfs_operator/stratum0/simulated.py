@@ -165,6 +165,24 @@ def publish(store: ObjectStore, fqrn: str, tag: str, description: str,
     return _write_revision(store, fqrn, revision, kept, now)
 
 
+def signing_refusal(store: ObjectStore, fqrn: str, checksum: str | None) -> str | None:
+    """What ``cvmfs_swissknife sign`` says when ``.cvmfsreflog`` is not the one the checksum (or the
+    manifest's ``Y`` without one) names (CVMFS.md §1.8); None when signing would go ahead."""
+    reflog = store.get(".cvmfsreflog")
+    if checksum is None:
+        raw = store.get(".cvmfspublished")
+        checksum = parse_manifest(raw).reflog_hash if raw is not None else None
+    if reflog is None:
+        return None if checksum is None else (
+            f"reflog for '{fqrn}' not found but reflog checksum is present; Signing failed")
+    if checksum is None:
+        return "no reflog hash specified but reflog is present; Signing failed"
+    if hashlib.sha1(reflog).hexdigest() != checksum:
+        return (f"data corruption in .cvmfsreflog for {fqrn}, run `cvmfs_server check -r` to fix; "
+                "Signing failed")
+    return None
+
+
 def _result(tag: str, *, error: contract.ErrorClass | None = None, step: str | None = None,
             message: str = "", done: SimulatedPublish | None = None,
             fqrn: str = "") -> contract.PublisherResult:
@@ -198,6 +216,10 @@ def publisher(store_for: StoreFor, clock: Callable[[], datetime.datetime] | None
             return _result(tag, error=contract.ErrorClass.INVALID_INPUT, step="configure", fqrn=fqrn,
                            message="the simulation has no storage for this repository")
         now = clock() if clock else datetime.datetime.now(datetime.UTC)
+        refusal = signing_refusal(store, fqrn, config["reflogChecksum"])
+        if refusal is not None:
+            return _result(tag, error=contract.ErrorClass.REFLOG_MISMATCH, step="publish", fqrn=fqrn,
+                           message=refusal)
         try:
             done = publish(store, fqrn, tag, config["tagDescription"], now)
         except TagExists as error:

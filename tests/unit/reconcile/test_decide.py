@@ -334,7 +334,7 @@ def test_successful_pod_records_the_publish_on_transaction_and_repository() -> N
     assert status.get("logTail") == ["publishing", "done"]
     assert status.get("tag") == "team-a_release-1"
     assert action.repository == {"revision": 8, "rootHash": "d" * 40, "lastPublishTime": NOW_TEXT,
-                                 "reflogChecksum": "e" * 40}
+                                 "reflogChecksum": "e" * 40, "reflogRevision": 8}
     assert not action.warning
     # Then: release the lock first, delete the succeeded pod at once (even with a TTL), done.
     after.transaction["spec"]["ttlSecondsAfterFinished"] = 3600

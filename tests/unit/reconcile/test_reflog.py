@@ -28,7 +28,7 @@ BUCKET = Stratum0View(revision=12, root_hash="c" * 40, tag_revision=None, reflog
 def repo(checksum: str | None = OURS, ack: str | None = None, **status: Any) -> Repository:
     r = repository()
     if checksum is not None:
-        r["status"] = {"reflogChecksum": checksum, "revision": 9, **status}  # type: ignore[typeddict-item]
+        r["status"] = {"reflogChecksum": checksum, "reflogRevision": 9, "revision": 12, **status}  # type: ignore[typeddict-item]
     if ack is not None:
         r["metadata"]["annotations"] = {reflog.ACKNOWLEDGE_ANNOTATION: ack}
     return r
