@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 IMMUTABLE = "spec is immutable; create a new Transaction for a new change"
 Mutation = Callable[[dict[str, Any]], None]
+DESCRIPTION_CHARACTERS = "tag description may contain only"
 
 
 @pytest.fixture
@@ -83,6 +84,16 @@ REFUSED_TRANSACTIONS: list[tuple[str, Mutation, str]] = [
     ("zero-timeout", _set(["spec", "timeoutSeconds"], 0), "timeoutSeconds"),
     ("ftp-tarball", _set(["spec", "payload"], {"tarball": {"url": "ftp://example.org/a.tgz"}}),
      "url must be http(s)://host/... or s3://bucket/key"),
+    # cvmfs_server runs the description through sh -c: refused here, never failed (or run) at publish.
+    *[(f"description-{case}", _set(["spec", "tag"], {"description": text}), DESCRIPTION_CHARACTERS)
+      for case, text in (("parentheses", "Release 1.2.0 (LTS), see notes"),
+                         ("command", "notes; touch /tmp/x #"), ("substitution", "$(id)"),
+                         ("backticks", "`id`"), ("quotes", "say \"hi\" it's"), ("newline", "a\nb"),
+                         ("non-ascii", "Müller"))],
+    ("description-option", _set(["spec", "tag"], {"description": "release -d"}),
+     'no word of the tag description may start with "-"'),
+    ("description-blank", _set(["spec", "tag"], {"description": "  "}),
+     "tag description must contain a non-space character"),
 ]
 
 
@@ -107,6 +118,28 @@ async def test_the_valid_transaction_is_accepted(admission: Scenario) -> None:
     refusal = await api.refusal(api.custom.create_namespaced_custom_object, GROUP, VERSION,
                                 admission.namespace, TRANSACTION_PLURAL, _valid(admission), dry_run="All")
     assert refusal is None
+
+
+async def test_a_plain_description_is_accepted(admission: Scenario) -> None:
+    api = admission.api
+    body = _valid(admission, "described")
+    body["spec"]["tag"] = {"description": "Software release 1.2.0, see notes: a/b 100% +fix"}
+    refusal = await api.refusal(api.custom.create_namespaced_custom_object, GROUP, VERSION,
+                                admission.namespace, TRANSACTION_PLURAL, body, dry_run="All")
+    assert refusal is None
+
+
+async def test_repository_url_with_shell_syntax_is_refused(admission: Scenario) -> None:
+    api = admission.api
+    body = admission.example_repository()
+    body["spec"]["stratum0"]["url"] = "http://s3.example.org/cvmfs/$(id)"
+
+    refusal = await api.refusal(api.custom.create_cluster_custom_object, GROUP, VERSION, REPOSITORY_PLURAL,
+                                body, dry_run="All")
+
+    assert refusal is not None
+    assert refusal.status == 422
+    assert "cvmfs_server evaluates it with a shell" in refusal.message
 
 
 async def test_repository_with_two_storage_backends_is_refused(admission: Scenario) -> None:
