@@ -21,9 +21,10 @@ def effective_tag(txn: Transaction) -> str:
 def tag_description(txn: Transaction) -> str:
     meta = txn["metadata"]
     given = txn["spec"].get("tag", {}).get("description")
-    # Only characters api.inert allows: cvmfs_server evaluates the whole text with a shell.
+    # cvmfs_server evaluates the whole text with a shell (api.inert): the suffix starts a new word
+    # and is made of inert words only, so it is safe exactly when the given text is.
     origin = f"Transaction {meta['namespace']}/{meta['name']} uid {meta['uid']}"
-    return f"{given}, by {origin}" if given else f"Published by {origin}"
+    return f"{given} - {origin}" if given else f"Published by {origin}"
 
 
 def backoff_limit(txn: Transaction) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from cvmfs_operator.api import inert
+from cvmfs_operator.render import transaction as effective
 from tests.unit.crds import cel
 from tests.unit.crds.schema_tools import DELETE, Schema, changed, example, schema_errors, shared_schema, walk
 
@@ -409,3 +410,8 @@ def test_the_description_rules_agree_with_the_operator_and_the_publisher(text: s
     admitted = not cel.violations(T, obj, None)
     assert admitted == (inert.description_error(text) is None)
     assert admitted == (text in SAFE_DESCRIPTIONS)
+    if admitted:  # and what the operator makes of it (its suffix added) passes the publisher's check
+        txn: Any = changed(obj, {"metadata.uid": "0b5c3f0e-6a3e-4d1b-9d4f-2f6e1c7a9b10"})
+        composed = effective.tag_description(txn)
+        assert composed.startswith(text)
+        assert inert.description_error(composed, inert.PUBLISHED_DESCRIPTION_MAX) is None

@@ -205,7 +205,7 @@ def test_stage_payload_runs_unprivileged_without_keys_in_an_init_container() -> 
                         "args": ["cp -a /build/. \"$STAGING_DIR\""],
                     }},
                     "tagName": "sw-1.0",
-                    "tagDescription": "Software 1.0, by Transaction team-a/release-1 uid "
+                    "tagDescription": "Software 1.0 - Transaction team-a/release-1 uid "
                                       "0b5c3f0e-6a3e-4d1b-9d4f-2f6e1c7a9b10",
                     "reflogChecksum": None,
                     "revisionBefore": None,
