@@ -185,6 +185,7 @@ class TransactionStatus(TypedDict, total=False):
     rootHash: str | None
     reflogChecksum: str | None
     durations: dict[str, float]
+    timeline: dict[str, float]
     logTail: list[str]
     lastFailure: AttemptFailure  # the latest failed attempt; a retry follows within backoffLimit
 

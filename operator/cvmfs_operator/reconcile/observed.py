@@ -27,6 +27,8 @@ class PodView:
     deleting: bool = False
     stage_exit_code: int | None = None  # the unprivileged stage init container, when it ended
     stage_message: str | None = None
+    started: datetime.datetime | None = None  # the publisher container's start (kubelet's clock)
+    finished: datetime.datetime | None = None  # and its end
 
     @property
     def terminated(self) -> bool:
@@ -61,6 +63,7 @@ class Stratum0View:
     tag_hash: str | None = None
     error: str | None = None  # why the repository could not be read
     reflog_read: bool = False  # whether bucket_reflog was read (only before starting a pod)
+    read_seconds: float | None = None  # how long reading the repository took
     bucket_reflog: str | None = None  # hash of the bucket's .cvmfsreflog; None when it has none
 
 
@@ -119,14 +122,19 @@ def pod_view(pod: Mapping[str, Any], attempt_label: str) -> PodView:
     exit_code: int | None = None
     container_reason: str | None = None
     message: str | None = None
+    started: datetime.datetime | None = None
+    finished: datetime.datetime | None = None
     for container in status.get("containerStatuses") or []:
         if container.get("name") != "publisher":
             continue
-        terminated = (container.get("state") or {}).get("terminated")
+        state = container.get("state") or {}
+        terminated = state.get("terminated")
+        started = parse_time((terminated or state.get("running") or {}).get("startedAt"))
         if terminated:
             exit_code = terminated.get("exitCode")
             container_reason = terminated.get("reason")
             message = terminated.get("message")
+            finished = parse_time(terminated.get("finishedAt"))
     stage_exit_code: int | None = None
     stage_message: str | None = None
     for container in status.get("initContainerStatuses") or []:
@@ -146,5 +154,7 @@ def pod_view(pod: Mapping[str, Any], attempt_label: str) -> PodView:
         created=parse_time(meta.get("creationTimestamp")),
         deleting=bool(meta.get("deletionTimestamp")),
         stage_exit_code=stage_exit_code,
+        started=started,
+        finished=finished,
         stage_message=stage_message,
     )

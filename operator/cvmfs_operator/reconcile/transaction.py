@@ -13,7 +13,7 @@ from typing import Any
 
 from cvmfs_operator.api import contract, inert, phases, validation
 from cvmfs_operator.api.phases import Phase
-from cvmfs_operator.reconcile import reflog, results
+from cvmfs_operator.reconcile import reflog, results, timeline
 from cvmfs_operator.reconcile.actions import (
     AcquireLock,
     Action,
@@ -106,6 +106,7 @@ def _record(obs: Observed, pod: PodView) -> Action:
     txn = obs.transaction
     result = outcome.result
     fields: dict[str, Any] = {"logTail": outcome.log_tail, "podName": pod.name}
+    verification = obs.stratum0.read_seconds if obs.stratum0 is not None else None
     if result is not None:
         fields.update({
             "revisionBefore": result["revisionBefore"],
@@ -115,6 +116,9 @@ def _record(obs: Observed, pod: PodView) -> Action:
         check = _verify(obs, pod, result)
         if check is not None:
             return check
+    fields["timeline"] = timeline.timeline(txn["metadata"].get("creationTimestamp"), pod, obs.now,
+                                           verification if outcome.succeeded else None)
+    if outcome.succeeded and result is not None:
         fields.update({
             "revisionAfter": result["revisionAfter"],
             "rootHash": result["rootHash"],
