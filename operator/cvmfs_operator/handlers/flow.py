@@ -7,7 +7,9 @@ followed by a fresh observation, so a crash between any two steps resumes correc
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
+import time
 from collections.abc import Callable, Sequence
 
 from cvmfs_operator.api import validation
@@ -91,7 +93,9 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
             if read_stratum0 is None:
                 stratum0 = Stratum0View(error="no Stratum 0 reader configured", reflog_read=action.reflog)
             else:
+                began = time.monotonic()
                 stratum0 = read_stratum0(rt, txn, obs.repository, reflog=action.reflog)
+                stratum0 = dataclasses.replace(stratum0, read_seconds=time.monotonic() - began)
             continue
         _act(rt, obs, action, logger)
         stratum0 = None  # what was read before an action may be stale after it
