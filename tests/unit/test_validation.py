@@ -29,6 +29,9 @@ def _with(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 def test_the_examples_are_valid() -> None:
     assert validation.repository_errors(REPO) == []
+    staged = _with(REPO, "spec.staging", {"s3": {"endpoint": "https://s3.example.org:8443", "bucket": "stage",
+                                                  "prefix": "incoming/sw"}})
+    assert validation.repository_errors(staged) == []
     for name in ("transaction-1-tarball.yaml", "transaction-2-script.yaml"):
         assert validation.transaction_errors(load_example(name)[0]) == []
 
@@ -51,6 +54,8 @@ def test_the_examples_are_valid() -> None:
     ("spec.payload", {"remove": {"paths": ["a/../../etc"]}}, "entry 'a/../../etc' must not contain"),
     ("spec.payload", {"remove": {"paths": []}}, "spec.payload.remove.paths must be a non-empty list"),
     ("spec.payload", {"stage": {}}, "spec.payload.stage.image is required"),
+    ("spec.payload", {"tarball": {"url": "s3://b/k.tar", "sha256": "ABCD"}},
+     "spec.payload.tarball.sha256 must be 64 lowercase hexadecimal digits"),
     ("spec.tag", {"name": "trunk"}, "spec.tag.name must be"),
     ("spec.tag", {"name": "has space"}, "spec.tag.name must be"),
     ("spec.timeoutSeconds", 0, "spec.timeoutSeconds must be an integer from 1 to 86400"),
@@ -72,6 +77,11 @@ def test_a_malformed_transaction_names_the_field(path: str, value: Any, error: s
     ("spec.stratum0.s3.credentialsSecretRef", ..., "spec.stratum0.s3.credentialsSecretRef is required"),
     ("spec.keysSecretRef", {}, "spec.keysSecretRef.name is required"),
     ("spec.allowedNamespaces", "default", "spec.allowedNamespaces must be a list"),
+    ("spec.staging", {"s3": {"bucket": "stage"}}, "spec.staging.s3.endpoint is required"),
+    ("spec.staging", {"s3": {"endpoint": "http://s3/x", "bucket": "stage"}},
+     "spec.staging.s3.endpoint must be"),
+    ("spec.staging", {"s3": {"endpoint": "http://s3", "bucket": "stage", "prefix": "/a"}},
+     "spec.staging.s3.prefix must be"),
 ])
 def test_a_malformed_repository_names_the_field(path: str, value: Any, error: str) -> None:
     errors = validation.repository_errors(_with(REPO, path, value))

@@ -48,12 +48,23 @@ class GatewayTarget(TypedDict):
     url: str
 
 
+class StagingSource(TypedDict):
+    """The Repository's staging bucket: ``s3://<bucket>/…`` tarballs are read from this endpoint
+    (with the repository's S3 credentials, when it has any)."""
+
+    endpoint: str
+    bucket: str
+    region: str
+    dnsBuckets: bool
+
+
 class PublisherConfig(TypedDict):
     contractVersion: int
     fqrn: str
     stratum0Url: str
     s3: NotRequired[S3Target]
     gateway: NotRequired[GatewayTarget]
+    staging: NotRequired[StagingSource]
     settings: RepositorySettings
     path: str  # the transaction path, absolute
     payload: Payload  # exactly one kind
@@ -76,6 +87,7 @@ class ExitCode(enum.IntEnum):
     PUBLISH_FAILED = 7  # cvmfs_server publish failed (signing, reflog, upload)
     CANCELLED = 8  # SIGTERM: deadline or pod deletion
     REFLOG_MISMATCH = 9  # cvmfs refused to sign: the bucket's .cvmfsreflog is not the one handed over
+    CHECKSUM_MISMATCH = 10  # the downloaded tarball is not the one payload.tarball.sha256 names
 
 
 class Outcome(enum.StrEnum):
@@ -94,6 +106,7 @@ class ErrorClass(enum.StrEnum):
     PUBLISH_FAILED = "PublishFailed"
     CANCELLED = "Cancelled"
     REFLOG_MISMATCH = "ReflogMismatch"
+    CHECKSUM_MISMATCH = "ChecksumMismatch"
 
 
 EXIT_CODES: dict[ErrorClass, ExitCode] = {
@@ -106,6 +119,7 @@ EXIT_CODES: dict[ErrorClass, ExitCode] = {
     ErrorClass.PUBLISH_FAILED: ExitCode.PUBLISH_FAILED,
     ErrorClass.CANCELLED: ExitCode.CANCELLED,
     ErrorClass.REFLOG_MISMATCH: ExitCode.REFLOG_MISMATCH,
+    ErrorClass.CHECKSUM_MISMATCH: ExitCode.CHECKSUM_MISMATCH,
 }
 
 Step = Literal["configure", "mount", "transaction", "fetch", "payload", "publish", "abort"]

@@ -70,12 +70,27 @@ class PublisherSpec(TypedDict, total=False):
     allowScripts: bool
 
 
+class StagingS3Spec(TypedDict):
+    """Where release managers upload tarballs (with their own credentials), e.g. kubectl cvmfs."""
+
+    endpoint: str  # scheme://host[:port]
+    bucket: str
+    prefix: NotRequired[str]  # default: staging/<fqrn>
+    region: NotRequired[str]
+    addressing: NotRequired[Literal["path", "virtual"]]
+
+
+class StagingSpec(TypedDict):
+    s3: StagingS3Spec
+
+
 class RepositorySpec(TypedDict):
     stratum0: Stratum0Spec
     keysSecretRef: SecretRef
     allowedNamespaces: list[str]  # "*" allows every namespace
     settings: NotRequired[RepositorySettings]
     publisher: NotRequired[PublisherSpec]
+    staging: NotRequired[StagingSpec]
 
 
 class Condition(TypedDict):
@@ -117,7 +132,8 @@ class RepositoryStatus(TypedDict, total=False):
 
 
 class TarballPayload(TypedDict):
-    url: str  # http(s)://… or s3://bucket/key (read with the Repository's S3 endpoint)
+    url: str  # http(s)://… or s3://bucket/key (the staging bucket, else the Repository's S3 endpoint)
+    sha256: NotRequired[str]  # 64 lowercase hex digits; checked by the publisher before unpacking
 
 
 class StagePayload(TypedDict):

@@ -18,6 +18,10 @@ from cvmfs_operator.api.types import PAYLOAD_KINDS
 FQRN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,59}$")
 TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 RESERVED_TAGS = re.compile(r"^(trunk|trunk-previous|generic-.*)$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+KEY_PREFIX = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+ENDPOINT = re.compile(r"^https?://[A-Za-z0-9.\[\]:-]+/?$")
 
 
 def _string(obj: Mapping[str, Any], key: str, where: str, errors: list[str], *,
@@ -118,6 +122,9 @@ def _payload_errors(kind: str, payload: Mapping[str, Any], errors: list[str]) ->
         url = _string(payload, "url", where, errors)
         if url is not None and not re.match(r"^(https?://[^/]+|s3://[^/]+/.+)", url):
             errors.append(f"{where}.url must be an http(s):// or s3://bucket/key URL")
+        sha256 = payload.get("sha256")
+        if sha256 is not None and not (isinstance(sha256, str) and SHA256.fullmatch(sha256)):
+            errors.append(f"{where}.sha256 must be 64 lowercase hexadecimal digits")
     elif kind == "stage":
         _string(payload, "image", where, errors)
     elif kind == "script":
@@ -159,6 +166,9 @@ def repository_errors(body: Mapping[str, Any]) -> list[str]:
             ref = _mapping(gateway, "keySecretRef", "spec.stratum0.gateway", errors)
             if ref is not None:
                 _string(ref, "name", "spec.stratum0.gateway.keySecretRef", errors)
+    staging = _mapping(spec, "staging", "spec", errors, required=False)
+    if staging is not None:
+        _staging_errors(staging, errors)
     keys = _mapping(spec, "keysSecretRef", "spec", errors)
     if keys is not None:
         _string(keys, "name", "spec.keysSecretRef", errors)
@@ -166,3 +176,19 @@ def repository_errors(body: Mapping[str, Any]) -> list[str]:
     if not isinstance(allowed, list) or not all(isinstance(n, str) for n in allowed):
         errors.append("spec.allowedNamespaces must be a list of namespace names (or \"*\")")
     return errors
+
+
+def _staging_errors(staging: Mapping[str, Any], errors: list[str]) -> None:
+    s3 = _mapping(staging, "s3", "spec.staging", errors)
+    if s3 is None:
+        return
+    where = "spec.staging.s3"
+    endpoint = _string(s3, "endpoint", where, errors)
+    if endpoint is not None and not ENDPOINT.fullmatch(endpoint):
+        errors.append(f"{where}.endpoint must be http(s)://host[:port] without a path")
+    bucket = _string(s3, "bucket", where, errors)
+    if bucket is not None and not BUCKET.fullmatch(bucket):
+        errors.append(f"{where}.bucket must be 3-63 of [a-z0-9.-], alphanumeric at both ends")
+    prefix = _string(s3, "prefix", where, errors, required=False)
+    if prefix is not None and not KEY_PREFIX.fullmatch(prefix):
+        errors.append(f"{where}.prefix must be segments of [A-Za-z0-9_.-] separated by '/'")

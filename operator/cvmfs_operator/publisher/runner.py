@@ -105,11 +105,15 @@ class Runner:
             self._read_published()
 
     def _fetch(self, credentials: S3Credentials | None) -> Path:
-        url = self.config["payload"]["tarball"]["url"]
+        tarball = self.config["payload"]["tarball"]
+        url, sha256 = tarball["url"], tarball.get("sha256")
         target = self.layout.download_dir / "payload.tar"
-        size = fetch.download(url, target, self.config.get("s3"), credentials)
-        entries = tarsafety.inspect(target)
+        size = fetch.download(url, target, self.config.get("s3"), credentials,
+                              staging=self.config.get("staging"), sha256=sha256)
         shown = fetch.display_url(url)
+        if sha256:
+            self.log.info(f"fetched {shown}: SHA-256 {sha256} as expected")
+        entries = tarsafety.inspect(target)
         self.log.info(f"fetched {shown}: {size} bytes, {entries} entries, all inside the path")
         return target
 

@@ -88,12 +88,15 @@ def validate(config: PublisherConfig) -> PayloadKind:
     payload = config["payload"]
     if kind == "tarball":
         url = str(payload["tarball"].get("url", ""))
+        sha256 = payload["tarball"].get("sha256")
+        if sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", str(sha256)):
+            raise invalid("tarball sha256 must be 64 lowercase hexadecimal digits")
         if url.startswith("s3://"):
-            if "s3" not in config:
-                raise invalid("an s3:// tarball needs the repository's S3 endpoint")
             bucket, _, key = url[len("s3://"):].partition("/")
             if not bucket or not key:
                 raise invalid("tarball url must be s3://bucket/key")
+            if "s3" not in config and config.get("staging", {}).get("bucket") != bucket:
+                raise invalid("an s3:// tarball needs the repository's S3 endpoint or its staging bucket")
         elif not url.startswith(("http://", "https://")):
             raise invalid("tarball url must be http(s):// or s3://")
     elif kind == "remove":

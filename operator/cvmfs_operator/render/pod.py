@@ -66,6 +66,14 @@ def publisher_config(inputs: PodInputs) -> contract.PublisherConfig:
         }
     if "gateway" in stratum0:
         config["gateway"] = {"url": stratum0["gateway"]["url"]}
+    staging = repo["spec"].get("staging", {}).get("s3")
+    if staging is not None:
+        config["staging"] = {
+            "endpoint": staging["endpoint"],
+            "bucket": staging["bucket"],
+            "region": staging.get("region", DEFAULT_S3_REGION),
+            "dnsBuckets": staging.get("addressing", "path") == "virtual",
+        }
     return config
 
 

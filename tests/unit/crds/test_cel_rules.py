@@ -35,6 +35,7 @@ FQRN_CHARS = msg(R, "", "letters, digits")
 ONE_BACKEND = msg(R, "spec.stratum0", "exactly one")
 STRATUM0_URL = msg(R, "spec.stratum0.url", "URL")
 ENDPOINT = msg(R, "spec.stratum0.s3.endpoint", "host")
+STAGING_ENDPOINT = msg(R, "spec.staging.s3.endpoint", "host")
 GATEWAY_URL = msg(R, "spec.stratum0.gateway.url", "URL")
 STAR_ALONE = msg(R, "spec.allowedNamespaces", "every namespace")
 DEVICE = msg(R, "spec.publisher", "DevicePlugin")
@@ -140,6 +141,11 @@ REPOSITORY_CASES = [
     repo("endpoint with path", {S3_ENDPOINT: "https://s3.example.org/cvmfs"}, (S3_ENDPOINT, ENDPOINT)),
     repo("endpoint without scheme", {S3_ENDPOINT: "s3.example.org"}, (S3_ENDPOINT, ENDPOINT)),
     repo("endpoint host ends with dash", {S3_ENDPOINT: "http://s3-.example.org"}, (S3_ENDPOINT, ENDPOINT)),
+    repo("staging bucket", {"spec.staging": {"s3": {"endpoint": "https://s3.example.org:8443",
+                                                    "bucket": "cvmfs-staging", "prefix": "incoming/sw"}}}),
+    repo("staging endpoint with path", {"spec.staging": {"s3": {"endpoint": "https://s3.example.org/x",
+                                                                "bucket": "cvmfs-staging"}}},
+         ("spec.staging.s3.endpoint", STAGING_ENDPOINT)),
     repo(
         "gateway url without scheme",
         {**GATEWAY_REPO, "spec.stratum0.gateway.url": "gateway.example.org:4929"},

@@ -223,6 +223,8 @@ TYPED: list[tuple[Any, str, str]] = [
     (types.SecretRef, "Repository", "spec.keysSecretRef"),
     (types.RepositorySettings, "Repository", "spec.settings"),
     (types.PublisherSpec, "Repository", "spec.publisher"),
+    (types.StagingSpec, "Repository", "spec.staging"),
+    (types.StagingS3Spec, "Repository", "spec.staging.s3"),
     (types.Toleration, "Repository", "spec.publisher.tolerations[*]"),
     (types.RepositoryStatus, "Repository", "status"),
     (types.TransactionRef, "Repository", "status.activeTransaction"),
