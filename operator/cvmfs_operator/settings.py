@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -28,19 +30,70 @@ class Settings:
     log_format: str = "plain"  # plain | json
 
 
-ENV = {
-    "namespace": "CVMFS_OPERATOR_NAMESPACE",
-    "publisher_image": "CVMFS_OPERATOR_PUBLISHER_IMAGE",
-    "reconcile_interval": "CVMFS_OPERATOR_RECONCILE_INTERVAL",
-    "health_interval": "CVMFS_OPERATOR_HEALTH_INTERVAL",
-    "whitelist_warning_days": "CVMFS_OPERATOR_WHITELIST_WARNING_DAYS",
-    "s3_timeout": "CVMFS_OPERATOR_S3_TIMEOUT",
-    "stale_lock_seconds": "CVMFS_OPERATOR_STALE_LOCK_SECONDS",
-    "metrics_port": "CVMFS_OPERATOR_METRICS_PORT",
-    "liveness_port": "CVMFS_OPERATOR_LIVENESS_PORT",
-    "api_server": "CVMFS_OPERATOR_API_SERVER",
-    "log_format": "CVMFS_OPERATOR_LOG_FORMAT",
-}
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: the field it sets and what it means (``cvmfs-operator --help``)."""
+
+    field: str
+    env: str
+    meaning: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("namespace", "CVMFS_OPERATOR_NAMESPACE",
+            "the operator's own namespace: publisher pods, repository locks (Leases), keys and S3 "
+            "credentials Secrets live there (the chart sets it from the pod's namespace)"),
+    Setting("publisher_image", "CVMFS_OPERATOR_PUBLISHER_IMAGE",
+            "image of the publisher pods; a Repository may override it in spec.publisher.image"),
+    Setting("reconcile_interval", "CVMFS_OPERATOR_RECONCILE_INTERVAL",
+            "seconds between re-checks of an unfinished Transaction (at least 0.1)"),
+    Setting("health_interval", "CVMFS_OPERATOR_HEALTH_INTERVAL",
+            "seconds between Stratum 0 health reads (manifest, whitelist) per Repository (at least 0.1)"),
+    Setting("whitelist_warning_days", "CVMFS_OPERATOR_WHITELIST_WARNING_DAYS",
+            "raise the Repository condition WhitelistExpiringSoon this many days before expiry"),
+    Setting("s3_timeout", "CVMFS_OPERATOR_S3_TIMEOUT",
+            "seconds a Stratum 0 read (S3 or HTTP) may take before the repository counts as unreachable"),
+    Setting("stale_lock_seconds", "CVMFS_OPERATOR_STALE_LOCK_SECONDS",
+            "a repository lock whose holder and pods are gone is broken after this many seconds"),
+    Setting("metrics_port", "CVMFS_OPERATOR_METRICS_PORT",
+            "port of the Prometheus /metrics endpoint; 0 disables it"),
+    Setting("liveness_port", "CVMFS_OPERATOR_LIVENESS_PORT",
+            "port of kopf's liveness endpoint /healthz; 0 disables it"),
+    Setting("api_server", "CVMFS_OPERATOR_API_SERVER",
+            "explicit Kubernetes API URL (demo, tests); unset: in-cluster service account, else KUBECONFIG"),
+    Setting("log_format", "CVMFS_OPERATOR_LOG_FORMAT", "plain or json"),
+)
+
+ENV = {setting.field: setting.env for setting in SETTINGS}
+
+
+def default_of(field_name: str) -> object:
+    """The default a field takes when its variable is unset (``MISSING`` for the namespace)."""
+    for field in dataclasses.fields(Settings):
+        if field.name == field_name:
+            return field.default
+    raise KeyError(field_name)
+
+
+def describe(settings: Settings) -> str:
+    """The effective settings on one line, for the start-up log: ``name=value`` pairs.
+
+    Nothing here is secret; an API URL's user information (``https://user:token@host``) is
+    still masked, in case someone puts credentials there."""
+    parts = []
+    for setting in SETTINGS:
+        value = getattr(settings, setting.field)
+        if setting.field == "api_server" and value:
+            value = _mask_userinfo(str(value))
+        parts.append(f"{setting.field}={value if value is not None else '-'}")
+    return " ".join(parts)
+
+
+def _mask_userinfo(url: str) -> str:
+    parsed = urllib.parse.urlsplit(url)
+    if "@" not in parsed.netloc:
+        return url
+    return parsed._replace(netloc="***@" + parsed.netloc.rsplit("@", 1)[1]).geturl()
 
 
 def _number(env: Mapping[str, str], field: str, default: float, *, minimum: float) -> float:
