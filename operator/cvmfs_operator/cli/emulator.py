@@ -3,17 +3,23 @@
 kmock's ``KubernetesEmulator`` stores objects as sent. A real API server also fills the system
 fields; this subclass does the same on create (``uid``, ``creationTimestamp``, ``generation``,
 ``resourceVersion``, the namespace from the URL) so the operator sees what it would see on a
-cluster. It still has kmock's limits: no label-selector filtering, naive merge patches, no
+cluster. It also serves the pods ``log`` subresource (plain text, ``follow=true`` streamed until the
+container ends) from lines a simulated kubelet writes with :meth:`ApiEmulator.write_pod_log`.
+It still has kmock's limits: no label-selector filtering, naive merge patches, no
 admission (CRD schemas and CEL are not enforced), no garbage collection, no grace periods.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import itertools
+import json
+import threading
 import uuid
 from typing import Any
 
+import aiohttp.web
 import kmock
 
 from cvmfs_operator.api.types import GROUP, REPOSITORY_PLURAL, TRANSACTION_PLURAL, VERSION
@@ -25,6 +31,9 @@ class ApiEmulator(kmock.KubernetesEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self._versions = itertools.count(1)
+        self._pod_logs: dict[tuple[str, str], list[str]] = {}
+        self._pod_logs_ended: set[tuple[str, str]] = set()
+        self._pod_logs_lock = threading.Lock()  # the kubelet writes from its own thread
         self.resources[f"{GROUP}/{VERSION}/{TRANSACTION_PLURAL}"] = kmock.ResourceInfo(
             kind="Transaction", singular="transaction", namespaced=True, verbs=VERBS,
             shortnames={"cvmfstxn"}, subresources={"status"})
@@ -41,7 +50,53 @@ class ApiEmulator(kmock.KubernetesEmulator):
         self.resources["events.k8s.io/v1/events"] = kmock.ResourceInfo(kind="Event", namespaced=True,
                                                                        verbs=VERBS)
 
+    def write_pod_log(self, namespace: str, pod: str, line: str | None) -> None:
+        """Append a line to a pod's container log; None: the container ended (a followed log ends)."""
+        with self._pod_logs_lock:
+            if line is None:
+                self._pod_logs_ended.add((namespace, pod))
+            else:
+                self._pod_logs.setdefault((namespace, pod), []).append(line)
+
+    def _log_state(self, key: tuple[str, str], start: int) -> tuple[list[str] | None, bool]:
+        with self._pod_logs_lock:
+            lines = self._pod_logs.get(key)
+            return (None if lines is None else lines[start:]), key in self._pod_logs_ended
+
+    def _pod_exists(self, namespace: str, name: str) -> bool:
+        return any(resource.plural == "pods" and ns == namespace and n == name and not obj.deleted
+                   for (resource, ns, n), obj in list(self.objects.items()))
+
+    async def _serve_pod_log(self, request: Any) -> aiohttp.web.StreamResponse:
+        key = (str(request.namespace), str(request.name))
+        lines, ended = self._log_state(key, 0)
+        if lines is None:
+            exists = self._pod_exists(*key)
+            code, reason = (400, "BadRequest") if exists else (404, "NotFound")
+            message = (f'container "publisher" in pod "{key[1]}" is waiting to start' if exists
+                       else f'pods "{key[1]}" not found')
+            body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
+                    "reason": reason, "code": code}
+            return aiohttp.web.Response(status=code, text=json.dumps(body), content_type="application/json")
+        response = aiohttp.web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await response.prepare(request._raw_request)
+        follow = str(request.params.get("follow", "")).lower() == "true"
+        sent = 0
+        while True:
+            lines, ended = self._log_state(key, sent)
+            for line in lines or []:
+                await response.write(f"{line}\n".encode())
+            sent += len(lines or [])
+            if not follow or ended or not self._pod_exists(*key):
+                break
+            await asyncio.sleep(0.05)
+        await response.write_eof()
+        return response
+
     async def _handle(self, request: Any) -> Any:
+        if (request.resource is not None and request.resource.plural == "pods"
+                and request.subresource == "log" and str(request.method).upper().endswith("GET")):
+            return await self._serve_pod_log(request)
         if request.resource is not None and isinstance(request.data, dict):
             meta = request.data.setdefault("metadata", {})
             if str(request.action) == str(kmock.action.CREATE) and isinstance(meta, dict):

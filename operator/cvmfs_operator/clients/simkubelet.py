@@ -54,6 +54,9 @@ class Fate:
 FINALIZER = "cvmfs.cern.ch/simulated-kubelet"
 FateFn = Callable[[dict[str, Any]], Fate]
 PublishFn = Callable[[contract.PublisherConfig], contract.PublisherResult]
+# Where the container's log goes (namespace, pod, line; None when the container ended): what
+# the pods log subresource serves, e.g. ApiEmulator.write_pod_log.
+PodLogSink = Callable[[str, str, str | None], None]
 
 
 @dataclass
@@ -74,8 +77,10 @@ def _stamp(moment: datetime.datetime) -> str:
 
 class SimulatedKubelet:
     def __init__(self, kube: KubeClient, namespace: str, fate: FateFn | None = None,
-                 poll: float = 0.1, publish: PublishFn | None = None) -> None:
+                 poll: float = 0.1, publish: PublishFn | None = None, pod_log: PodLogSink | None = None
+                 ) -> None:
         self.kube = kube
+        self.pod_log = pod_log
         self.publish = publish  # what a successful pod does to the repository; None: nothing
         self.namespace = namespace
         self.fate = fate or (lambda pod: Fate())
@@ -157,6 +162,9 @@ class SimulatedKubelet:
             with self._lock:
                 repo = pod["metadata"].get("labels", {}).get(names.LABEL_REPOSITORY, "")
                 self.activity.started.append((repo, name))
+            self._log(name, "STEP configure started")
+            txn = pod["metadata"].get("labels", {}).get(names.LABEL_TRANSACTION_NAME, "?")
+            self._log(name, f"INFO [simulated] publisher for {txn} running")
             with contextlib.suppress(NotFound):
                 self._patch_status(name, {
                     "phase": "Running", "startTime": _stamp(now),
@@ -203,6 +211,7 @@ class SimulatedKubelet:
                 message: str | None, stage_exit: int | None = None) -> None:
         now = _stamp(_now())
         name = pod["metadata"]["name"]
+        self._log_result(name, message)
         status: dict[str, Any] = {"phase": phase, **extra}
         if stage_exit is not None:
             status["initContainerStatuses"] = [self._container(pod, {"terminated": {
@@ -216,6 +225,23 @@ class SimulatedKubelet:
             status["containerStatuses"] = [self._container(pod, {"terminated": terminated})]
         with contextlib.suppress(NotFound):
             self._patch_status(name, status)
+
+    def _log(self, pod: str, line: str | None) -> None:
+        if self.pod_log is not None:
+            stamp = _now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            self.pod_log(self.namespace, pod, None if line is None else f"{stamp} {line}")
+
+    def _log_result(self, pod: str, message: str | None) -> None:
+        """The lines a publisher would have logged, from its result; then the container ends."""
+        try:
+            result = contract.decode_result(message) if message else None
+        except ValueError:
+            result = None
+        if result is not None:
+            for line in result["logTail"]:
+                self._log(pod, f"OUT {line}")
+            self._log(pod, f"{'INFO' if result['outcome'] == 'Succeeded' else 'ERROR'} {result['message']}")
+        self._log(pod, None)
 
     def _default_result(self, pod: dict[str, Any]) -> str:
         env = pod["spec"]["containers"][0].get("env", [])

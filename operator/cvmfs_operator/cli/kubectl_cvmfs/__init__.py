@@ -1,0 +1,1 @@
+"""``kubectl cvmfs``: the release manager's command line (docs/cli.md)."""
