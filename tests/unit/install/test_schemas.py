@@ -15,8 +15,8 @@ from tests.unit.install.conftest import ROOT, Obj, only
 
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest schemas available.
 KUBE_VERSIONS = ["1.28", kubernetes_validate.utils.latest_version()]
-# Kinds without a built-in schema: the optional prometheus-operator ServiceMonitor.
-NO_BUILTIN_SCHEMA = {"ServiceMonitor"}
+# Kinds without a built-in schema: the optional prometheus-operator ServiceMonitor and PrometheusRule.
+NO_BUILTIN_SCHEMA = {"ServiceMonitor", "PrometheusRule"}
 MANIFEST_FILES = sorted(
     path for path in (ROOT / "manifests").rglob("*.yaml") if path.name != "kustomization.yaml"
 )

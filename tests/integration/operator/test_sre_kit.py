@@ -1,0 +1,144 @@
+"""The SRE's kit against the real operator: every metric the alerts and the dashboard query is
+served on /metrics, the gauges say what the status says, the start-up line names the settings,
+and the objects the operator writes read right in Argo CD (Lua) and Flux (kstatus)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import urllib.request
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from cvmfs_operator.api import contract
+from cvmfs_operator.clients.simkubelet import Fate
+from cvmfs_operator.reconcile.observed import parse_time
+from tests.integration.operator.conftest import FQRN, OPERATOR_NAMESPACE, Kubelet, RepoFactory, transaction
+from tests.support.cluster import Cluster, OperatorProcess, eventually
+from tests.support.gitops import CURRENT, FAILED, Health, argocd_health, kstatus
+from tests.support.monitoring import ARGOCD, dashboard_expressions, referenced, rule_expressions
+
+DERIVED = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            return str(response.read().decode())
+    except OSError:
+        return ""
+
+
+class Exported:
+    """Names and label names a scrape shows: samples, and families declared without samples yet."""
+
+    def __init__(self, text: str) -> None:
+        self.samples: list[tuple[str, dict[str, str], float]] = []
+        self.names: set[str] = set()
+        self.labels: dict[str, set[str]] = {}
+        for family in text_string_to_metric_families(text):
+            self.names.update(family.name + suffix for suffix in DERIVED.get(family.type, ("",)))
+            for sample in family.samples:
+                self.samples.append((sample.name, dict(sample.labels), float(sample.value)))
+                self.names.add(sample.name)
+                self.labels.setdefault(sample.name, set()).update(sample.labels)
+
+    def value(self, name: str, **labels: str) -> float | None:
+        for sample, have, value in self.samples:
+            if sample == name and labels.items() <= have.items():
+                return value
+        return None
+
+
+async def test_metrics_gauges_health_and_startup_line(
+        cluster: Cluster, kubelet: Kubelet, repository: RepoFactory, operator_env: dict[str, str],
+        tmp_path: Path) -> None:
+    port = _free_port()
+    process = OperatorProcess({**operator_env, "CVMFS_OPERATOR_METRICS_PORT": str(port)},
+                              tmp_path / "operator.log")
+    # Runs long enough to see a pod Running and a queue behind it, then fails.
+    kubelet.fates["broken"] = Fate.fail(contract.ErrorClass.PUBLISH_FAILED, "publish failed (simulated)",
+                                        seconds=6.0)
+    process.start()
+    try:
+        await cluster.create_repository(repository())
+        await cluster.create_transaction(transaction("broken", backoffLimit=0))
+        await cluster.wait_phase("default", "broken", "Running")
+        await cluster.create_transaction(transaction("second"))
+
+        async def busy() -> Exported | None:
+            seen = Exported(await asyncio.to_thread(_scrape, port))
+            running = seen.value("cvmfs_operator_publisher_pods", repository=FQRN, state="Running")
+            waiting = seen.value("cvmfs_operator_queue_oldest_timestamp_seconds", repository=FQRN)
+            return seen if running == 1 and waiting is not None else None
+        during = await eventually(busy, timeout=30, what="a Running pod and a waiting queue in /metrics")
+        queued = await cluster.transaction("default", "second")
+        assert queued is not None
+        created = parse_time(queued["metadata"]["creationTimestamp"])
+        assert created is not None
+        assert during.value("cvmfs_operator_queue_oldest_timestamp_seconds", repository=FQRN) \
+            == created.timestamp()
+        assert during.value("cvmfs_operator_publisher_pod_oldest_timestamp_seconds",
+                            repository=FQRN, state="Running") is not None
+
+        await cluster.wait_phase("default", "broken", "Failed", timeout=60)
+        await cluster.wait_phase("default", "second", "Succeeded", timeout=60)
+
+        async def settled() -> Exported | None:
+            seen = Exported(await asyncio.to_thread(_scrape, port))
+            # Counted just after the status is written: poll, do not assume.
+            failed = seen.value("cvmfs_operator_transactions_finished_total", repository=FQRN,
+                                phase="Failed", reason="PublishFailed")
+            published = seen.value("cvmfs_operator_transactions_finished_total", repository=FQRN,
+                                   phase="Succeeded", reason="Published")
+            drained = seen.value("cvmfs_operator_queue_oldest_timestamp_seconds", repository=FQRN) is None
+            idle = seen.value("cvmfs_operator_publisher_pods", repository=FQRN, state="Running") == 0
+            return seen if failed == 1 and published == 1 and drained and idle else None
+        after = await eventually(settled, timeout=30, what="the finished counters and an idle repository")
+
+        # Every metric name the alerts and the dashboard query is served, with the labels they match on.
+        for name, labels in referenced({**rule_expressions(), **dashboard_expressions()}).items():
+            assert name in after.names, f"{name} is referenced but not exported"
+            if name in after.labels:
+                assert labels <= after.labels[name], f"{name} has no label {labels - after.labels[name]}"
+        assert after.value("cvmfs_operator_publish_step_duration_seconds_count", repository=FQRN,
+                           step="publish") == 1
+        assert after.value("cvmfs_operator_build_info") == 1
+        assert after.value("cvmfs_operator_api_errors_total", kind="kubernetes") == 0
+
+        # The gauges agree with the Repository's status.
+        repo = await cluster.repository(FQRN)
+        assert repo is not None
+        assert after.value("cvmfs_operator_repository_ready", repository=FQRN, reason="Published") == 1
+        expires = parse_time(repo["status"]["whitelistExpiresAt"])
+        assert expires is not None
+        assert after.value("cvmfs_operator_repository_whitelist_expiry_timestamp_seconds", repository=FQRN) \
+            == expires.replace(minute=0, second=0).timestamp()
+        revision = repo["status"]["revision"]
+        assert after.value("cvmfs_operator_repository_revision", repository=FQRN) == revision
+
+        # What Argo CD and Flux make of the objects as the operator wrote them.
+        good = await cluster.transaction("default", "second")
+        bad = await cluster.transaction("default", "broken")
+        assert good is not None
+        assert bad is not None
+        assert argocd_health(ARGOCD / "Transaction" / "health.lua", good).status == "Healthy"
+        assert argocd_health(ARGOCD / "Transaction" / "health.lua", bad) == Health(
+            "Degraded", f"Failed (PublishFailed): {bad['status']['message']}")
+        assert argocd_health(ARGOCD / "Repository" / "health.lua", repo).status == "Healthy"
+        assert kstatus(good).status == CURRENT
+        assert kstatus(bad).status == FAILED
+        assert kstatus(repo).status == CURRENT
+    finally:
+        await asyncio.to_thread(process.stop)
+    log = process.log()
+    assert f"starting with namespace={OPERATOR_NAMESPACE} " in log
+    assert f"metrics_port={port} " in log
+    assert "Traceback" not in log
