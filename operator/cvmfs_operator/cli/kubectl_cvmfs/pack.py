@@ -51,6 +51,9 @@ class HashingWriter:
     def flush(self) -> None:
         self.sink.flush()
 
+    def tell(self) -> int:
+        return self.size
+
 
 def excluded(relative: str, patterns: Sequence[str]) -> bool:
     """Whether ``relative`` (a/b/c) matches a pattern as a whole or by any of its names."""
