@@ -30,7 +30,8 @@ def test_a_table_like_kubectl_get() -> None:
     headers, rows = render.transaction_rows(items[:1], NOW, all_namespaces=True, wide=True)
     assert headers == ["NAMESPACE", "NAME", "REPOSITORY", "PHASE", "REVISION", "DURATION", "AGE", "PATH",
                        "QUEUE", "REASON"]
-    assert rows == [["team", "b", "sw.example.org", "Queued", "<none>", "<none>", "2m5s", "/r", "2", "<none>"]]
+    assert rows == [["team", "b", "sw.example.org", "Queued", "<none>", "<none>", "2m5s", "/r", "2",
+                     "<none>"]]
 
 
 def test_ages_read_like_kubectl() -> None:
