@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 import prometheus_client
 
+from cvmfs_operator.clients.podwatch import PodWatcher
 from cvmfs_operator.handlers import repositories, stratum0_access, transactions
 from cvmfs_operator.handlers.runtime import Logger, Runtime
+from cvmfs_operator.render import names
 
 
 def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum0_access.reader_for,
@@ -34,9 +37,22 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix="cvmfs.cern.ch", key="last-handled-configuration")
         settings.execution.max_workers = 32
+        watcher.start()
         if rt.settings.metrics_port:
             prometheus_client.start_http_server(rt.settings.metrics_port, registry=rt.metrics.registry)
             logger.debug("Serving metrics on port %d", rt.settings.metrics_port)
+
+    def pod_changed(event: str, labels: Mapping[str, str]) -> None:
+        uid = labels.get(names.LABEL_TRANSACTION_UID)
+        if uid:
+            rt.wakeups.notify(transactions.transaction_key(uid))
+
+    watcher = PodWatcher(rt.kube, rt.settings.namespace, {
+        names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_COMPONENT: "publisher"}, pod_changed)
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_watching(**_: Any) -> None:
+        await asyncio.to_thread(watcher.stop)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:

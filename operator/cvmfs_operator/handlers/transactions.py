@@ -56,12 +56,13 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
 
     @kopf.daemon(*resource, registry=registry, id="publish", cancellation_timeout=10.0, when=attention)
     async def publish(stopped: kopf.DaemonStopped, namespace: str | None, name: str, spec: kopf.Spec,
-                      logger: Logger, **kwargs: Any) -> None:
+                      uid: str | None, logger: Logger, **kwargs: Any) -> None:
         """Drive the Transaction through queue, pod and result until it is finished and cleaned up."""
         lookup = _queue_lookup(kwargs[INDEX])
         fqrn = str(spec.get("repository"))
         while not stopped:
-            wake = rt.wakeups.event(fqrn)
+            # Woken by the repository's lock release, or by a change of one of its own pods.
+            wakes = [rt.wakeups.event(fqrn), rt.wakeups.event(transaction_key(str(uid)))]
             try:
                 action = await asyncio.to_thread(
                     flow.reconcile, rt, str(namespace), name, lookup, logger, read_stratum0)
@@ -72,7 +73,7 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
             if isinstance(action, decisions.Done):
                 return
             delay = action.seconds if isinstance(action, decisions.Wait) else 0.5
-            await _sleep(stopped, wake, delay)
+            await _sleep(stopped, wakes, delay)
 
     @kopf.on.delete(*resource, registry=registry, id="stop-publisher")
     def stop_publisher(namespace: str | None, name: str, logger: Logger, **kwargs: Any) -> None:
@@ -86,11 +87,15 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
             raise kopf.TemporaryError("waiting for the publisher pod to stop", delay=action.seconds)
 
 
-async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float) -> None:
-    stop_task = asyncio.ensure_future(stopped.wait())
-    wake_task = asyncio.ensure_future(wake.wait())
+def transaction_key(uid: str) -> str:
+    """The wake-up key of one Transaction (repository names contain no ':')."""
+    return f"transaction:{uid}"
+
+
+async def _sleep(stopped: kopf.DaemonStopped, wakes: Sequence[asyncio.Event], delay: float) -> None:
+    tasks = {asyncio.ensure_future(stopped.wait()), *(asyncio.ensure_future(w.wait()) for w in wakes)}
     try:
-        await asyncio.wait({stop_task, wake_task}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        stop_task.cancel()
-        wake_task.cancel()
+        for task in tasks:
+            task.cancel()
