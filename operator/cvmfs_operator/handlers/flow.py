@@ -221,6 +221,8 @@ def _count_finished(rt: Runtime, obs: Observed, status: dict[str, object] | obje
     durations = status.get("durations") or obs.transaction.get("status", {}).get("durations")
     rt.metrics.transaction_finished(fqrn, phase, str(status.get("reason", "")),
                                     durations if isinstance(durations, dict) else None)
+    timeline = status.get("timeline")
+    rt.metrics.transaction_timeline(fqrn, timeline if isinstance(timeline, dict) else None)
     started = parse_time(obs.transaction.get("status", {}).get("startTime"))
     if phase == "Succeeded" and started is not None:
         rt.metrics.publish_seconds.labels(fqrn).observe(max(0.0, (obs.now - started).total_seconds()))
