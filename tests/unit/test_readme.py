@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from cvmfs_operator.cli import demo
+from cvmfs_operator.cli.kubectl_cvmfs import parser as kubectl_cvmfs_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -94,6 +95,17 @@ def test_demo_command_lines_in_the_readme_parse() -> None:
             demo.parse_args(shlex.split(command)[1:])
         except SystemExit as exc:  # argparse refuses unknown options this way
             pytest.fail(f"README command does not parse: {command!r} ({exc})")
+
+
+def test_kubectl_cvmfs_command_lines_in_the_readme_parse() -> None:
+    commands = [line for line in shell_lines() if line.startswith("kubectl cvmfs")]
+    assert commands
+    for command in commands:
+        try:
+            kubectl_cvmfs_parser.build().parse_args(shlex.split(command)[2:])
+        except SystemExit as exc:
+            pytest.fail(f"README command does not parse: {command!r} ({exc})")
+    assert pyproject()["project"]["scripts"]["kubectl-cvmfs"] == "cvmfs_operator.cli.kubectl_cvmfs.main:main"
 
 
 def test_helm_values_and_example_names_in_the_readme_exist() -> None:
