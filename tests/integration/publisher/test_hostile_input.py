@@ -61,6 +61,7 @@ def test_a_hostile_description_is_refused_before_anything_runs(repo: Stratum0, c
 
 @pytest.mark.parametrize("text", [
     "Software release 1.2.0",  # examples/transaction-1-tarball.yaml
+    "/releases/latest points to 1.2.0",  # examples/transaction-2-script.yaml
     "fix: a - b, c=d @site /cvmfs 50% +1",
     "two  spaces and_under.score",
     "-",
