@@ -24,7 +24,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from cvmfs_operator.api import contract
+from cvmfs_operator.api import contract, inert
 from cvmfs_operator.stratum0 import layout
 from cvmfs_operator.stratum0.errors import ObjectMissing
 from cvmfs_operator.stratum0.manifest import parse_manifest
@@ -216,6 +216,10 @@ def publisher(store_for: StoreFor, clock: Callable[[], datetime.datetime] | None
             return _result(tag, error=contract.ErrorClass.INVALID_INPUT, step="configure", fqrn=fqrn,
                            message="the simulation has no storage for this repository")
         now = clock() if clock else datetime.datetime.now(datetime.UTC)
+        problem = inert.description_error(config["tagDescription"], inert.PUBLISHED_DESCRIPTION_MAX)
+        if problem:  # what the real publisher refuses before it runs cvmfs_server
+            return _result(tag, error=contract.ErrorClass.INVALID_INPUT, step="configure", fqrn=fqrn,
+                           message=f"tagDescription {problem}")
         refusal = signing_refusal(store, fqrn, config["reflogChecksum"])
         if refusal is not None:
             return _result(tag, error=contract.ErrorClass.REFLOG_MISMATCH, step="publish", fqrn=fqrn,
