@@ -27,7 +27,11 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
     async def configure(settings: kopf.OperatorSettings, logger: Logger, **_: Any) -> None:
         rt.wakeups.bind(asyncio.get_running_loop())
         settings.peering.standalone = True  # mutual exclusion comes from per-repository Leases
-        # NB: keep scanning on: kopf finds core v1 Events (to post them) through API discovery.
+        # No CRD/namespace observation: kopf would list and watch CustomResourceDefinitions
+        # cluster-wide (refused 403 under the chart's RBAC). Discovery (/api, /apis) still runs
+        # once at start-up and finds the CRDs and core v1 Events; CRDs installed or changed later
+        # are noticed after a restart (Helm installs them before the Deployment).
+        settings.scanning.disabled = True
         settings.posting.level = logging.INFO  # INFO and above become Events on the object
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330

@@ -16,16 +16,13 @@ CLUSTER_GRANTS: set[Grant] = {
     *{("cvmfs.cern.ch", resource, verb)
       for resource in ("transactions", "repositories")
       for verb in ("get", "list", "watch", "patch")},
-    *{("cvmfs.cern.ch", f"{resource}/status", verb)
-      for resource in ("transactions", "repositories")
-      for verb in ("get", "patch")},
-    *{(group, "events", verb) for group in ("", "events.k8s.io") for verb in ("create", "patch")},
+    *{("cvmfs.cern.ch", f"{resource}/status", "patch") for resource in ("transactions", "repositories")},
+    ("", "events", "create"),
 }
 NAMESPACE_GRANTS: set[Grant] = {
-    *{("", "pods", verb) for verb in ("create", "get", "list", "watch", "delete", "patch")},
+    *{("", "pods", verb) for verb in ("create", "list", "watch", "delete")},
     ("", "secrets", "get"),
-    *{("coordination.k8s.io", "leases", verb)
-      for verb in ("create", "get", "list", "watch", "update", "patch", "delete")},
+    *{("coordination.k8s.io", "leases", verb) for verb in ("create", "get", "delete")},
 }
 NAMESPACED_ONLY = {"pods", "pods/log", "secrets", "leases"}
 
