@@ -42,9 +42,12 @@ def test_ages_read_like_kubectl() -> None:
 
 
 def test_phase_changes_are_one_line_each_and_silence_when_nothing_changed() -> None:
-    queued = {"phase": "Queued", "queuePosition": 2}
+    queued = {"phase": "Queued", "reason": "Queued", "queuePosition": 2}  # as the operator writes it
     assert render.change(None, {}) == "Pending"
+    assert render.change({}, {}) is None  # no status written yet, still: said once
     assert render.change({"phase": "Pending"}, queued) == "Queued  position 2 in the repository's queue"
+    waiting = {"phase": "Pending", "reason": "RepositoryNotFound"}
+    assert render.change(None, waiting) == "Pending  RepositoryNotFound"
     assert render.change(queued, dict(queued)) is None
     moved = render.change(queued, {**queued, "queuePosition": 1})
     assert moved == "position 1 in the repository's queue"

@@ -98,13 +98,14 @@ def dump(obj: Any, output: str) -> str:
 def change(before: Mapping[str, Any] | None, after: Mapping[str, Any], enabled: bool = False) -> str | None:
     """One line for what changed that a release manager cares about, or None when nothing did:
     the phase, the queue position, the pod (a new attempt), the latest failure."""
+    first = before is None  # the first look: say where it stands, even Pending
     before = before or {}
     phase = str(after.get("phase") or "Pending")
     parts: list[str] = []
-    if phase != (before.get("phase") or ("" if not before else "Pending")):
+    if phase != (before.get("phase") or ("" if first else "Pending")):
         parts.append(phase_text(phase, enabled))
-        if after.get("reason") and phase not in ("Running",):
-            parts.append(str(after["reason"]))
+        if after.get("reason") and after["reason"] != phase and phase != "Running":
+            parts.append(str(after["reason"]))  # not "Queued  Queued": the operator's reason repeats it
     position = after.get("queuePosition")
     if phase == "Queued" and position and position != before.get("queuePosition"):
         parts.append(f"position {position} in the repository's queue")
