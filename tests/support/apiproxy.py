@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import random
 import socket
@@ -310,7 +311,8 @@ class ApiProxy:
         if fault and request.transport is not None:
             request.transport.abort()  # dropped mid-stream: no terminating chunk, as a lost connection
             return response
-        await response.write_eof()
+        with contextlib.suppress(ConnectionError):  # the client went away first
+            await response.write_eof()
         return response
 
 
