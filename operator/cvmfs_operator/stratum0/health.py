@@ -7,6 +7,10 @@
 - ``Unreachable``: True when the endpoint did not answer (timeouts, refused, DNS).
 - ``Degraded``: True when the endpoint answered but something is wrong (reason says what).
 - ``WhitelistExpiringSoon``: True within ``warn_before`` of expiry, and once it has expired.
+- ``Stalled``: True when only a person can fix what is wrong (credentials refused, bucket or
+  manifest missing, invalid configuration, wrong bucket or prefix, expired whitelist, a reflog
+  changed outside the operator): kstatus users (Flux) then fail at once instead of waiting for
+  their timeout. An unreachable endpoint is not Stalled: it may come back by itself.
 
 Whitelist expiry is judged as clients judge it, at hour granularity
 (:attr:`Whitelist.effective_expiry`); ``whitelistExpiresAt`` reports the time the file states.
@@ -39,7 +43,11 @@ READY = "Ready"
 UNREACHABLE = "Unreachable"
 DEGRADED = "Degraded"
 WHITELIST_EXPIRING_SOON = "WhitelistExpiringSoon"
-CONDITION_TYPES = (READY, UNREACHABLE, DEGRADED, WHITELIST_EXPIRING_SOON)
+STALLED = "Stalled"
+CONDITION_TYPES = (READY, UNREACHABLE, DEGRADED, WHITELIST_EXPIRING_SOON, STALLED)
+NEEDS_A_PERSON = frozenset({"CredentialsRefused", "BucketMissing", "ManifestMissing", "ManifestCorrupt",
+                            "WhitelistCorrupt", "InvalidConfiguration", "NameMismatch",
+                            "WhitelistExpired", "ReflogMismatch"})
 
 _ConditionFactory = Callable[[str, ConditionStatus, str, str], Condition]
 
@@ -59,7 +67,7 @@ def assess_health(result: Observation | Stratum0Error, *, now: datetime.datetime
                   observed_generation: int | None = None,
                   reflog_mismatch: str | None = None) -> RepositoryStatus:
     """Status fields (``revision``, ``rootHash``, ``publishedAt``, ``whitelistExpiresAt``, as far as
-    they were read) and the four conditions, ready to merge into ``Repository.status``.
+    they were read) and the five conditions, ready to merge into ``Repository.status``.
 
     ``previous`` are the current conditions (their ``lastTransitionTime`` is kept when a status
     does not change); ``fqrn`` enables the check that the objects belong to this repository.
@@ -104,7 +112,11 @@ def assess_health(result: Observation | Stratum0Error, *, now: datetime.datetime
         degraded = condition(DEGRADED, "True", verdict.reason, verdict.message) if verdict is not None \
             else condition(DEGRADED, "False", "Healthy", "manifest and whitelist are valid")
     expiring = _expiry_condition(whitelist, now, warn_before, condition)
-    status["conditions"] = [ready, reachable, degraded, expiring]
+    if verdict is not None and verdict.reason in NEEDS_A_PERSON:
+        stalled = condition(STALLED, "True", verdict.reason, verdict.message)
+    else:
+        stalled = condition(STALLED, "False", "Progressing", "nothing needs a person")
+    status["conditions"] = [ready, reachable, degraded, expiring, stalled]
     return status
 
 

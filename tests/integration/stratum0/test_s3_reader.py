@@ -118,7 +118,8 @@ def test_missing_objects(s3: S3Endpoint, bucket: str) -> None:
     status = assess_health(observe(reader(s3, bucket)), now=NOW, fqrn=FQRN)
     assert conditions(status) == {"Ready": "False/ManifestMissing", "Unreachable": "False/Reachable",
                                   "Degraded": "True/ManifestMissing",
-                                  "WhitelistExpiringSoon": "Unknown/WhitelistUnknown"}
+                                  "WhitelistExpiringSoon": "Unknown/WhitelistUnknown",
+                                  "Stalled": "True/ManifestMissing"}
 
 
 def test_wrong_prefix_finds_nothing(s3: S3Endpoint, bucket: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from cvmfs_operator.api.phases import Phase
 from cvmfs_operator.reconcile.status import Desired, status_for
-from cvmfs_operator.stratum0 import Observation, Unreachable, assess_health
+from cvmfs_operator.stratum0 import AccessDenied, Observation, Unreachable, assess_health
 from tests.support.gitops import CURRENT, FAILED, IN_PROGRESS, TERMINATING, kstatus
 from tests.unit.reconcile import builders
 from tests.unit.stratum0.test_health import FQRN, NOW, manifest, whitelist
@@ -91,7 +91,7 @@ def test_limit_a_transaction_without_status_is_current() -> None:
 # --- Repositories: Ready decides, an unhealthy one keeps a Kustomization waiting ------------------
 
 
-def repository_after(result: Observation | Unreachable) -> dict[str, Any]:
+def repository_after(result: Observation | Unreachable | AccessDenied) -> dict[str, Any]:
     status = assess_health(result, now=NOW, fqrn=FQRN, observed_generation=1)
     return {"apiVersion": "cvmfs.cern.ch/v1alpha1", "kind": "Repository",
             "metadata": {"name": FQRN, "generation": 1}, "status": {**status, "observedGeneration": 1}}
@@ -102,8 +102,8 @@ def test_a_ready_repository_is_current() -> None:
     assert kstatus(repository_after(Observation(manifest(), whitelist(days)))).status == CURRENT
 
 
-def test_an_unready_repository_is_in_progress_with_the_reason() -> None:
-    """No Stalled condition on Repositories: Flux waits (its timeout fails the Kustomization)."""
+def test_an_unreachable_repository_is_in_progress_with_the_reason() -> None:
+    """It may come back by itself: Flux waits (its timeout fails the Kustomization)."""
     result = kstatus(repository_after(Unreachable("connection refused")))
     assert result.status == IN_PROGRESS
     assert result.message == "connection refused"
@@ -114,3 +114,9 @@ def test_a_repository_whose_new_generation_is_not_yet_observed_is_in_progress() 
     obj["metadata"]["generation"] = 2
     assert kstatus(obj).status == IN_PROGRESS
     assert kstatus(obj).message == "Repository generation is 2, but latest observed generation is 1"
+
+
+def test_a_repository_only_a_person_can_fix_is_failed_at_once() -> None:
+    result = kstatus(repository_after(AccessDenied("S3 refused access")))
+    assert result.status == FAILED
+    assert result.message == "S3 refused access"

@@ -59,6 +59,7 @@ def test_fresh_repository_is_ready() -> None:
         "Unreachable": ("False", "Reachable"),
         "Degraded": ("False", "Healthy"),
         "WhitelistExpiringSoon": ("False", "WhitelistValid"),
+        "Stalled": ("False", "Progressing"),
     }
     assert all(c["lastTransitionTime"] == "2026-11-22T12:00:00Z" for c in status["conditions"])
     ready = status["conditions"][0]
@@ -73,7 +74,7 @@ def test_advanced_revision_keeps_transition_times() -> None:
                     previous=first["conditions"], now=later)
     assert second["revision"] == 2
     assert "revision 2" in second["conditions"][0]["message"]
-    assert [c["lastTransitionTime"] for c in second["conditions"]] == ["2026-11-22T12:00:00Z"] * 4
+    assert [c["lastTransitionTime"] for c in second["conditions"]] == ["2026-11-22T12:00:00Z"] * 5
 
 
 def test_transition_time_moves_only_for_changed_status() -> None:
@@ -84,7 +85,7 @@ def test_transition_time_moves_only_for_changed_status() -> None:
     status = assess(Observation(manifest(), whitelist(datetime.timedelta(days=3))), previous=previous)
     times = {c["type"]: c["lastTransitionTime"] for c in status["conditions"]}
     assert times == {"Ready": EARLIER, "Degraded": EARLIER, "Unreachable": "2026-11-22T12:00:00Z",
-                     "WhitelistExpiringSoon": "2026-11-22T12:00:00Z"}
+                     "WhitelistExpiringSoon": "2026-11-22T12:00:00Z", "Stalled": "2026-11-22T12:00:00Z"}
 
 
 def test_whitelist_expiring_soon_warns_but_stays_ready() -> None:
@@ -110,6 +111,7 @@ def test_expired_whitelist_is_degraded_and_not_ready() -> None:
         "Unreachable": ("False", "Reachable"),
         "Degraded": ("True", "WhitelistExpired"),
         "WhitelistExpiringSoon": ("True", "WhitelistExpired"),
+        "Stalled": ("True", "WhitelistExpired"),  # only re-signing helps
     }
     assert status["revision"] == 1
     assert status["whitelistExpiresAt"] == "2026-11-22T10:00:00Z"
@@ -133,11 +135,14 @@ def test_whitelist_expired_within_the_same_hour_counts_as_expired() -> None:
 )
 def test_manifest_errors_are_degraded(error: Stratum0Error, reason: str) -> None:
     status = assess(error)
+    # A server error may pass; a refusal, a missing or a corrupt object needs a person.
+    stalled = ("False", "Progressing") if reason == "StorageError" else ("True", reason)
     assert conditions(status) == {
         "Ready": ("False", reason),
         "Unreachable": ("False", "Reachable"),
         "Degraded": ("True", reason),
         "WhitelistExpiringSoon": ("Unknown", "WhitelistUnknown"),
+        "Stalled": stalled,
     }
     assert status["conditions"][0]["message"] == str(error)
     assert "revision" not in status
@@ -150,6 +155,7 @@ def test_unreachable_endpoint() -> None:
         "Unreachable": ("True", "Unreachable"),
         "Degraded": ("Unknown", "Unreachable"),
         "WhitelistExpiringSoon": ("Unknown", "WhitelistUnknown"),
+        "Stalled": ("False", "Progressing"),  # it may come back by itself
     }
 
 
@@ -181,3 +187,10 @@ def test_observed_generation_is_stamped() -> None:
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="naive datetime"):
         assess_health(Unreachable("down"), now=datetime.datetime(2026, 1, 1))
+
+
+def test_a_reflog_changed_outside_the_operator_stalls_until_acknowledged() -> None:
+    status = assess_health(Observation(manifest(), whitelist(datetime.timedelta(days=30))), now=NOW,
+                           fqrn=FQRN, reflog_mismatch="the bucket's .cvmfsreflog is not ours")
+    assert conditions(status)["Ready"] == ("False", "ReflogMismatch")
+    assert conditions(status)["Stalled"] == ("True", "ReflogMismatch")
