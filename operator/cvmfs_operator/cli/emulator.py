@@ -25,6 +25,7 @@ import kmock
 from cvmfs_operator.api.types import GROUP, REPOSITORY_PLURAL, TRANSACTION_PLURAL, VERSION
 
 VERBS = {"get", "list", "watch", "create", "update", "patch", "delete"}
+REQUEST_HISTORY = 32  # requests kmock keeps (the one being served is always the last)
 
 
 class ApiEmulator(kmock.KubernetesEmulator):
@@ -94,6 +95,12 @@ class ApiEmulator(kmock.KubernetesEmulator):
         return response
 
     async def _handle(self, request: Any) -> Any:
+        # kmock keeps every request and matches each new one by scanning that history, so a long
+        # run slows down quadratically (tens of ms per request after a few thousand, all of it in
+        # the emulator's event loop). Nothing here reads old requests: keep only the recent ones.
+        history: list[Any] = self._requests
+        if len(history) > 2 * REQUEST_HISTORY:
+            del history[:-REQUEST_HISTORY]
         if (request.resource is not None and request.resource.plural == "pods"
                 and request.subresource == "log" and str(request.method).upper().endswith("GET")):
             return await self._serve_pod_log(request)

@@ -31,17 +31,22 @@ MERGE_PATCH = "application/merge-patch+json"
 TIMEOUT = (5.0, 30.0)  # connect, read
 
 
+POOL_SIZE = 64  # connections kept to the API server: one per concurrent step thread, and watches
+
+
 def make_api_client(api_server: str | None) -> kubernetes.client.ApiClient:
     """An API client for an explicit server URL, else in-cluster config, else KUBECONFIG."""
+    configuration = kubernetes.client.Configuration()
     if api_server:
-        configuration = kubernetes.client.Configuration()
         configuration.host = api_server
-        return kubernetes.client.ApiClient(configuration)
-    try:
-        kubernetes.config.load_incluster_config()
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()
-    return kubernetes.client.ApiClient()
+    else:
+        try:
+            kubernetes.config.load_incluster_config(client_configuration=configuration)
+        except kubernetes.config.ConfigException:
+            kubernetes.config.load_kube_config(client_configuration=configuration)
+    # The default (5 per core) makes concurrent steps open and discard a connection per request.
+    configuration.connection_pool_maxsize = POOL_SIZE
+    return kubernetes.client.ApiClient(configuration)
 
 
 def _translate(exc: ApiException, what: str) -> KubeError:

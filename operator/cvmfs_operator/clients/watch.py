@@ -1,11 +1,11 @@
-"""A watch on the publisher pods of the operator's namespace: a change wakes its Transaction at once.
+"""Watches on the operator's own namespace: a change wakes whoever waits for it, at once.
 
-Without it a Transaction notices its pod's end only at its next periodic look (the reconcile
-interval, 10 s by default): on a real cluster that was most of the time the operator added around
-a publish. The watch is namespaced and label-selected (no cluster-wide pod access) and only a
-trigger: decisions are still made from a fresh observation, and the periodic look remains the
-safety net when the watch is down. It reconnects with backoff and restarts from a fresh list when
-its resourceVersion is too old (410 Gone).
+Two are run (handlers/setup.py): publisher pods (a pod's change wakes its Transaction, instead of
+its next periodic look, 10 s by default) and the repository lock Leases (a released lock wakes the
+repository's queue, whichever operator process released it). Each watch is namespaced and
+label-selected (no cluster-wide access) and only a trigger: decisions are still made from a fresh
+observation, and the periodic look remains the safety net while a watch is down. It reconnects
+with backoff and restarts from a fresh list when its resourceVersion is too old (410 Gone).
 """
 
 from __future__ import annotations
@@ -26,20 +26,22 @@ LOG = logging.getLogger(__name__)
 WATCH_SECONDS = 300
 BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
 
-PodCallback = Callable[[str, Mapping[str, str]], None]  # (event type, the pod's labels)
+Callback = Callable[[str, Mapping[str, Any]], None]  # (event type, the object's metadata)
+ListCall = Callable[..., Any]  # e.g. CoreV1Api.list_namespaced_pod
 
 
-class PodWatcher:
-    def __init__(self, kube: KubeClient, namespace: str, labels: Mapping[str, str],
-                 callback: PodCallback) -> None:
-        self._kube = kube
+class Watcher:
+    def __init__(self, list_call: ListCall, namespace: str, labels: Mapping[str, str],
+                 callback: Callback, name: str) -> None:
+        self._list = list_call
+        self._name = name
         self._namespace = namespace
         self._labels = dict(labels)
         self._selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
         self._callback = callback
         self._stopping = threading.Event()
         self._response: Any = None
-        self._thread = threading.Thread(target=self._run, name="publisher-pod-watch", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"watch-{name}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -64,12 +66,12 @@ class PodWatcher:
                     version = None
                     continue
                 failures += 1
-                LOG.warning("The publisher pod watch failed (%s); retrying", exc.status)
+                LOG.warning("The %s watch failed (%s); retrying", self._name, exc.status)
             except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
                 if self._stopping.is_set():
                     break
                 failures += 1
-                LOG.warning("The publisher pod watch broke (%s); retrying", type(exc).__name__)
+                LOG.warning("The %s watch broke (%s); retrying", self._name, type(exc).__name__)
             if failures:
                 self._stopping.wait(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS)) - 1])
 
@@ -86,7 +88,7 @@ class PodWatcher:
         if version:
             kwargs["resource_version"] = version
             kwargs["allow_watch_bookmarks"] = True
-        response = self._kube.core.list_namespaced_pod(self._namespace, **kwargs)
+        response = self._list(self._namespace, **kwargs)
         self._response = response
         pending = b""
         events = 0
@@ -121,8 +123,18 @@ class PodWatcher:
         version = meta.get("resourceVersion") or version
         if kind == "BOOKMARK":
             return version
-        labels = dict(meta.get("labels") or {})
+        labels = meta.get("labels") or {}
         # The selector is an optimisation (some API servers ignore it): match again here.
         if all(labels.get(k) == v for k, v in self._labels.items()):
-            self._callback(kind, labels)
+            self._callback(kind, meta)
         return version
+
+
+def publisher_pods(kube: KubeClient, namespace: str, labels: Mapping[str, str],
+                   callback: Callback) -> Watcher:
+    return Watcher(kube.core.list_namespaced_pod, namespace, labels, callback, "publisher pod")
+
+
+def leases(kube: KubeClient, namespace: str, labels: Mapping[str, str],
+           callback: Callback) -> Watcher:
+    return Watcher(kube.coordination.list_namespaced_lease, namespace, labels, callback, "repository lock")

@@ -134,6 +134,8 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger) -
                 rt.kube.post_event(txn, "Warning" if warning else "Normal", str(status.get("reason")), event)
             _count_finished(rt, obs, status)
             _update_queue_length(rt, obs)
+            if status.get("phase") in ("Succeeded", "Failed", "Cancelled"):
+                rt.wakeups.notify(fqrn)  # it may have been at the head of the queue without the lock
         case decisions.AcquireLock():
             lock = render_lock(fqrn, ns, obs.me, obs.now)
             try:

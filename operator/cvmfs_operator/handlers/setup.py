@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import logging
 from collections.abc import Mapping
@@ -11,10 +12,12 @@ from typing import Any
 import kopf
 import prometheus_client
 
-from cvmfs_operator.clients.podwatch import PodWatcher
+from cvmfs_operator.clients import watch
 from cvmfs_operator.handlers import repositories, stratum0_access, transactions
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.render import names
+
+STEP_THREADS = 64
 
 
 def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum0_access.reader_for,
@@ -25,7 +28,13 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, logger: Logger, **_: Any) -> None:
-        rt.wakeups.bind(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        rt.wakeups.bind(loop)
+        # Each Transaction's steps run in a thread (the Kubernetes client is synchronous); the
+        # default pool has min(32, cores + 4) threads, 6 on two cores, which queued Transactions
+        # would hold while the running ones wait for a thread.
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(
+            max_workers=STEP_THREADS, thread_name_prefix="reconcile"))
         settings.peering.standalone = True  # mutual exclusion comes from per-repository Leases
         # No CRD/namespace observation: kopf would list and watch CustomResourceDefinitions
         # cluster-wide (refused 403 under the chart's RBAC). Discovery (/api, /apis) still runs
@@ -41,22 +50,34 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix="cvmfs.cern.ch", key="last-handled-configuration")
         settings.execution.max_workers = 32
-        watcher.start()
+        for watcher in watchers:
+            watcher.start()
         if rt.settings.metrics_port:
             prometheus_client.start_http_server(rt.settings.metrics_port, registry=rt.metrics.registry)
             logger.debug("Serving metrics on port %d", rt.settings.metrics_port)
 
-    def pod_changed(event: str, labels: Mapping[str, str]) -> None:
-        uid = labels.get(names.LABEL_TRANSACTION_UID)
+    def pod_changed(event: str, meta: Mapping[str, Any]) -> None:
+        uid = (meta.get("labels") or {}).get(names.LABEL_TRANSACTION_UID)
         if uid:
             rt.wakeups.notify(transactions.transaction_key(uid))
 
-    watcher = PodWatcher(rt.kube, rt.settings.namespace, {
-        names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_COMPONENT: "publisher"}, pod_changed)
+    def lock_changed(event: str, meta: Mapping[str, Any]) -> None:
+        fqrn = (meta.get("annotations") or {}).get(names.ANNOTATION_REPOSITORY)
+        if fqrn and event == "DELETED":  # released or broken, by this process or another one
+            rt.wakeups.notify(fqrn)
+
+    own = {names.LABEL_MANAGED_BY: names.MANAGED_BY}
+    watchers = [
+        watch.publisher_pods(rt.kube, rt.settings.namespace, {**own, names.LABEL_COMPONENT: "publisher"},
+                             pod_changed),
+        watch.leases(rt.kube, rt.settings.namespace, {**own, names.LABEL_COMPONENT: "repository-lock"},
+                     lock_changed),
+    ]
 
     @kopf.on.cleanup(registry=registry)
     async def stop_watching(**_: Any) -> None:
-        await asyncio.to_thread(watcher.stop)
+        for watcher in watchers:
+            await asyncio.to_thread(watcher.stop)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:

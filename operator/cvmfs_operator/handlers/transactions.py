@@ -19,6 +19,12 @@ from cvmfs_operator.reconcile.observed import QueueEntry
 
 INDEX = "transactions_by_repository"
 ERROR_DELAY = 5.0
+ERROR_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # after 1, 2, 3... API errors in a row
+
+
+def error_delay(failures: int) -> float:
+    """A passing API error (500, 429, a conflict) is retried soon; a lasting one ever more slowly."""
+    return ERROR_BACKOFF[min(failures, len(ERROR_BACKOFF)) - 1]
 
 
 def _queue_lookup(index: Any) -> flow.QueueLookup:
@@ -60,6 +66,7 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
         """Drive the Transaction through queue, pod and result until it is finished and cleaned up."""
         lookup = _queue_lookup(kwargs[INDEX])
         fqrn = str(spec.get("repository"))
+        failures = 0
         while not stopped:
             # Woken by the repository's lock release, or by a change of one of its own pods.
             wakes = [rt.wakeups.event(fqrn), rt.wakeups.event(transaction_key(str(uid)))]
@@ -67,9 +74,12 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
                 action = await asyncio.to_thread(
                     flow.reconcile, rt, str(namespace), name, lookup, logger, read_stratum0)
             except KubeError as exc:
+                failures += 1
                 rt.metrics.api_errors.labels("kubernetes").inc()
-                logger.warning("Will retry: %s", exc)
-                action = decisions.Wait(ERROR_DELAY)
+                action = decisions.Wait(error_delay(failures))
+                logger.warning("Will retry in %.1f s: %s", action.seconds, exc)
+            else:
+                failures = 0
             if isinstance(action, decisions.Done):
                 return
             delay = action.seconds if isinstance(action, decisions.Wait) else 0.5
@@ -85,6 +95,7 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
             raise kopf.TemporaryError(str(exc), delay=ERROR_DELAY) from None
         if isinstance(action, decisions.Wait):
             raise kopf.TemporaryError("waiting for the publisher pod to stop", delay=action.seconds)
+        rt.wakeups.notify(str((kwargs.get("spec") or {}).get("repository")))  # the queue moves on
 
 
 def transaction_key(uid: str) -> str:

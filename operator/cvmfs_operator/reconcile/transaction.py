@@ -31,14 +31,16 @@ from cvmfs_operator.reconcile.status import Desired, go_duration, set_status
 from cvmfs_operator.render import transaction as effective
 
 __all__ = [
-    "DEADLINE_GRACE_SECONDS", "QUEUED_BACKOFF", "STALE_LOCK_SECONDS", "AcquireLock", "Action",
+    "DEADLINE_GRACE_SECONDS", "QUEUED_BACKOFF", "QUEUED_SAFETY_NET", "STALE_LOCK_SECONDS", "AcquireLock",
+    "Action",
     "BreakLock", "CreatePod", "DeletePod", "Done", "ReadStratum0", "ReleaseLock", "SetStatus", "Wait",
     "decide", "decide_deletion", "go_duration", "needs_attention", "refuse_invalid",
 ]
 
 DEADLINE_GRACE_SECONDS = 120.0  # the kubelet enforces activeDeadlineSeconds; this catches stuck pods
 STALE_LOCK_SECONDS = 60.0  # the default of Observed.stale_lock_seconds
-QUEUED_BACKOFF = 3.0  # queued behind a live holder: re-check this many intervals apart
+QUEUED_BACKOFF = 6.0  # queued behind a live holder: re-check this many intervals apart,
+QUEUED_SAFETY_NET = 30.0  # and at least this many seconds (wake-ups do the work, see _queued_wait)
 
 
 def refuse_invalid(obs: Observed, errors: list[str]) -> Action:
@@ -332,12 +334,13 @@ def _start_or_queue(obs: Observed, phase: Phase, attempts: int) -> Action:
 def _queued_wait(obs: Observed) -> float:
     """How long a queued Transaction waits before looking again.
 
-    Behind a live holder, the release of the lock wakes waiters of the same operator process, so
-    the periodic look is only a safety net (other replicas, lost wake-ups) and can be slow. With
+    Behind a live holder, the release of the lock (seen by the Lease watch, whichever process
+    released it) and any Transaction of the repository becoming final wake the waiters, so the
+    periodic look is only a safety net (a watch down, a lost wake-up) and can be slow. With
     the lock free but others ahead (or a queue index that has not caught up), look again soon.
     """
     if obs.lock_holder is not None and obs.holder_alive:
-        return obs.reconcile_interval * QUEUED_BACKOFF
+        return max(obs.reconcile_interval * QUEUED_BACKOFF, QUEUED_SAFETY_NET)
     return min(1.0, obs.reconcile_interval)
 
 

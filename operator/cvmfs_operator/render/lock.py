@@ -24,7 +24,7 @@ def render_lock(fqrn: str, namespace: str, holder: str, now: datetime.datetime) 
                 names.LABEL_COMPONENT: "repository-lock",
                 names.LABEL_REPOSITORY: names.label_value(fqrn),
             },
-            "annotations": {"cvmfs.cern.ch/repository": fqrn},
+            "annotations": {names.ANNOTATION_REPOSITORY: fqrn},
         },
         "spec": {"holderIdentity": holder, "acquireTime": micro_time(now)},
     }

@@ -15,6 +15,7 @@ LABEL_TRANSACTION_UID = f"{GROUP}/transaction-uid"
 LABEL_TRANSACTION_NAMESPACE = f"{GROUP}/transaction-namespace"
 LABEL_TRANSACTION_NAME = f"{GROUP}/transaction-name"
 LABEL_ATTEMPT = f"{GROUP}/attempt"
+ANNOTATION_REPOSITORY = f"{GROUP}/repository"  # the lock Lease's full repository name (labels are cut)
 
 _DNS_UNSAFE = re.compile(r"[^a-z0-9-]+")
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")

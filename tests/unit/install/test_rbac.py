@@ -22,7 +22,7 @@ CLUSTER_GRANTS: set[Grant] = {
 NAMESPACE_GRANTS: set[Grant] = {
     *{("", "pods", verb) for verb in ("create", "list", "watch", "delete")},
     ("", "secrets", "get"),
-    *{("coordination.k8s.io", "leases", verb) for verb in ("create", "get", "delete")},
+    *{("coordination.k8s.io", "leases", verb) for verb in ("create", "get", "watch", "delete")},
 }
 NAMESPACED_ONLY = {"pods", "pods/log", "secrets", "leases"}
 
