@@ -32,7 +32,8 @@ ListCall = Callable[..., Any]  # e.g. CoreV1Api.list_namespaced_pod
 
 class Watcher:
     def __init__(self, list_call: ListCall, namespace: str, labels: Mapping[str, str],
-                 callback: Callback, name: str) -> None:
+                 callback: Callback, name: str, on_gap: Callable[[], None] | None = None) -> None:
+        self._on_gap = on_gap
         self._list = list_call
         self._name = name
         self._namespace = namespace
@@ -57,7 +58,11 @@ class Watcher:
     def _run(self) -> None:
         failures = 0
         version: str | None = None
+        first = True
         while not self._stopping.is_set():
+            if not first and self._on_gap is not None:
+                self._on_gap()  # events may have been missed between two streams
+            first = False
             try:
                 version = self._stream(version)
                 failures = 0
@@ -136,5 +141,6 @@ def publisher_pods(kube: KubeClient, namespace: str, labels: Mapping[str, str],
 
 
 def leases(kube: KubeClient, namespace: str, labels: Mapping[str, str],
-           callback: Callback) -> Watcher:
-    return Watcher(kube.coordination.list_namespaced_lease, namespace, labels, callback, "repository lock")
+           callback: Callback, on_gap: Callable[[], None] | None = None) -> Watcher:
+    return Watcher(kube.coordination.list_namespaced_lease, namespace, labels, callback, "repository lock",
+                   on_gap)

@@ -43,6 +43,16 @@ class Wakeups:
         if event is not None:
             loop.call_soon_threadsafe(event.set)
 
+    def notify_all(self) -> None:
+        """Wake every waiter (a watch was interrupted: a release may have gone unseen)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with self._guard:
+            events, self._events = list(self._events.values()), {}
+        for event in events:
+            loop.call_soon_threadsafe(event.set)
+
 
 @dataclass
 class Runtime:

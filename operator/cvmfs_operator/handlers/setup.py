@@ -71,7 +71,7 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
         watch.publisher_pods(rt.kube, rt.settings.namespace, {**own, names.LABEL_COMPONENT: "publisher"},
                              pod_changed),
         watch.leases(rt.kube, rt.settings.namespace, {**own, names.LABEL_COMPONENT: "repository-lock"},
-                     lock_changed),
+                     lock_changed, on_gap=rt.wakeups.notify_all),
     ]
 
     @kopf.on.cleanup(registry=registry)

@@ -19,7 +19,7 @@ from cvmfs_operator.reconcile.observed import QueueEntry
 
 INDEX = "transactions_by_repository"
 ERROR_DELAY = 5.0
-ERROR_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # after 1, 2, 3... API errors in a row
+ERROR_BACKOFF = (0.5, 1.0, 2.0, 4.0, 5.0)  # after 1, 2, 3... API errors in a row (never above 5 s)
 
 
 def error_delay(failures: int) -> float:
