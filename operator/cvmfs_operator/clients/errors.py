@@ -8,6 +8,10 @@ class KubeError(Exception):
 
     retryable = True
 
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds the API server asked to wait (429 Retry-After)
+
 
 class NotFound(KubeError):
     retryable = False

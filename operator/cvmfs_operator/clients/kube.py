@@ -64,7 +64,21 @@ def _translate(exc: ApiException, what: str) -> KubeError:
         return AlreadyExists(message)
     if status in (401, 403):
         return Forbidden(message)
-    return ApiUnavailable(message)
+    return ApiUnavailable(message, retry_after=_retry_after(exc))
+
+
+MAX_RETRY_AFTER = 60.0
+
+
+def _retry_after(exc: ApiException) -> float | None:
+    """API Priority and Fairness answers 429 with Retry-After (seconds); honour it, bounded."""
+    headers = exc.headers or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return None if seconds is None or seconds < 0 else min(seconds, MAX_RETRY_AFTER)
 
 
 class KubeClient:

@@ -76,7 +76,7 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
             except KubeError as exc:
                 failures += 1
                 rt.metrics.api_errors.labels("kubernetes").inc()
-                action = decisions.Wait(error_delay(failures))
+                action = decisions.Wait(max(error_delay(failures), exc.retry_after or 0.0))
                 logger.warning("Will retry in %.1f s: %s", action.seconds, exc)
             else:
                 failures = 0
