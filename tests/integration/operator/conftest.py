@@ -4,6 +4,7 @@ process, and the test playing the kubelet (SimulatedKubelet) through the same AP
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import datetime
 from collections.abc import AsyncIterator, Callable
@@ -66,10 +67,19 @@ def operator_env(api: ApiEmulator) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-async def operator(operator_env: dict[str, str], tmp_path: Path) -> AsyncIterator[OperatorProcess]:
+def any_traceback(log: str) -> str | None:
+    """The operator's log may hold no traceback at all: what to report if it does."""
+    return f"the operator crashed or logged a traceback:\n{log[-5000:]}" if "Traceback" in log else None
+
+
+@contextlib.asynccontextmanager
+async def operator_process(env: dict[str, str], log_path: Path,
+                           tracebacks: Callable[[str], str | None] = any_traceback,
+                           ) -> AsyncIterator[OperatorProcess]:
+    """The real operator for one test; afterwards its log is shown and checked for tracebacks and
+    for the S3 keys."""
     # The emulator serves from this event loop: never block it while the operator shuts down.
-    process = OperatorProcess(operator_env, tmp_path / "operator.log")
+    process = OperatorProcess(env, log_path)
     process.start()
     try:
         yield process
@@ -77,9 +87,16 @@ async def operator(operator_env: dict[str, str], tmp_path: Path) -> AsyncIterato
         await asyncio.to_thread(process.stop)
         log = process.log()
         print(f"--- operator log ---\n{log[-20000:]}")  # shown by pytest when the test fails
-        assert "Traceback" not in log, f"the operator crashed or logged a traceback:\n{log[-5000:]}"
+        problem = tracebacks(log)
+        assert problem is None, problem
         assert SECRET_KEY not in log, "the operator logged the S3 secret key"
         assert ACCESS_KEY not in log, "the operator logged the S3 access key"
+
+
+@pytest.fixture
+async def operator(operator_env: dict[str, str], tmp_path: Path) -> AsyncIterator[OperatorProcess]:
+    async with operator_process(operator_env, tmp_path / "operator.log") as process:
+        yield process
 
 
 class Kubelet:

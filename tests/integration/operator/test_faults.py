@@ -20,7 +20,14 @@ import pytest
 
 from cvmfs_operator.cli.emulator import ApiEmulator
 from cvmfs_operator.stratum0 import simulated
-from tests.integration.operator.conftest import OPERATOR_NAMESPACE, Fate, Kubelet, RepoFactory, transaction
+from tests.integration.operator.conftest import (
+    OPERATOR_NAMESPACE,
+    Fate,
+    Kubelet,
+    RepoFactory,
+    operator_process,
+    transaction,
+)
 from tests.support import invariants
 from tests.support.apiproxy import ApiProxy, Faults
 from tests.support.cluster import Cluster, OperatorProcess
@@ -47,23 +54,18 @@ def operator_env(operator_env: dict[str, str], proxy: ApiProxy) -> dict[str, str
     return {**operator_env, "CVMFS_OPERATOR_API_SERVER": proxy.url}
 
 
+def our_traceback(log: str) -> str | None:
+    """kopf may log a traceback for an injected error it retries (it does for a 409 on its own
+    patches); a traceback through the operator's own code may not appear."""
+    ours = [block for block in re.split(r"(?=Traceback \(most recent call last\))", log)
+            if block.startswith("Traceback") and "cvmfs_operator/" in block.split("\n\n")[0]]
+    return f"a traceback through the operator's own code:\n{ours[0][:5000]}" if ours else None
+
+
 @pytest.fixture
 async def operator(operator_env: dict[str, str], tmp_path: Path) -> AsyncIterator[OperatorProcess]:
-    """As conftest's, except that kopf may log a traceback for an injected error it retries
-    (it does for a 409 on its own patches); a traceback through the operator's code may not."""
-    process = OperatorProcess(operator_env, tmp_path / "operator.log")
-    process.start()
-    try:
+    async with operator_process(operator_env, tmp_path / "operator.log", our_traceback) as process:
         yield process
-    finally:
-        await asyncio.to_thread(process.stop)
-        log = process.log()
-        print(f"--- operator log ---\n{log[-20000:]}")
-        ours = [block for block in re.split(r"(?=Traceback \(most recent call last\))", log)
-                if block.startswith("Traceback") and "cvmfs_operator/" in block.split("\n\n")[0]]
-        assert not ours, f"a traceback through the operator's own code:\n{ours[0][:5000]}"
-        assert SECRET_KEY not in log, "the operator logged the S3 secret key"
-        assert ACCESS_KEY not in log, "the operator logged the S3 access key"
 
 
 @pytest.mark.xfail(strict=False, raises=NotAllFinal, reason=(
