@@ -75,6 +75,12 @@ def test_helm_lint_reports_bad_values() -> None:
         ({"reconcileInterval": 0}, "/reconcileInterval"),
         ({"metrics": {"port": 70000}}, "/metrics/port"),
         ({"replica": 2}, "replica"),  # a typo'd key is not silently ignored
+        ({"metrics": {"prometheusRule": {"enabled": "yes"}}}, "/metrics/prometheusRule/enabled"),
+        ({"metrics": {"prometheusRule": {"severity": "page"}}}, "severity"),
+        ({"metrics": {"grafanaDashboard": {"namespace": "Not_A_Namespace"}}},
+         "/metrics/grafanaDashboard/namespace"),
+        ({"metrics": {"grafanaDashboard": {"labels": {"grafana_dashboard": 1}}}}, "grafana_dashboard"),
+        ({"metrics": {"serviceMonitor": {"interval": "30 seconds"}}}, "/metrics/serviceMonitor/interval"),
     ],
 )
 def test_values_schema_rejects_bad_values(values: dict[str, Any], message: str) -> None:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
-import helm_python
-import pytest
 import yaml
 
 from tests.support.monitoring import DASHBOARD, RULES
@@ -56,23 +53,6 @@ def test_no_alerts_or_dashboard_without_metrics(render: Callable[..., list[Obj]]
                                   "grafanaDashboard": {"enabled": True}}})
     assert "PrometheusRule" not in kinds(objects)
     assert "ConfigMap" not in kinds(objects)
-
-
-@pytest.mark.parametrize(("values", "message"), [
-    ({"metrics": {"prometheusRule": {"enabled": "yes"}}}, "/metrics/prometheusRule/enabled"),
-    ({"metrics": {"prometheusRule": {"severity": "page"}}}, "severity"),
-    ({"metrics": {"grafanaDashboard": {"namespace": "Not_A_Namespace"}}},
-     "/metrics/grafanaDashboard/namespace"),
-    ({"metrics": {"grafanaDashboard": {"labels": {"grafana_dashboard": 1}}}}, "grafana_dashboard"),
-    ({"metrics": {"serviceMonitor": {"interval": "30 seconds"}}}, "/metrics/serviceMonitor/interval"),
-])
-def test_values_schema_rejects_bad_monitoring_values(values: dict[str, Any], message: str) -> None:
-    chart = helm_python.Chart.load(CHART_DIR)
-    try:
-        with pytest.raises(helm_python.HelmValuesError, match=message):
-            chart.render(values, name="x", namespace="y")
-    finally:
-        chart.close()
 
 
 def test_test_files_are_not_packaged() -> None:
