@@ -56,7 +56,9 @@ def _shell_inert(config: PublisherConfig) -> None:
     if "s3" in config:
         s3 = config["s3"]
         values.update({"s3.endpoint": s3["endpoint"], "s3.bucket": s3["bucket"],
-                       "s3.region": s3["region"], "s3.prefix": s3["prefix"], "s3.acl": s3["acl"] or "-"})
+                       "s3.region": s3["region"], "s3.prefix": s3["prefix"]})
+        if s3["acl"]:  # "" omits the header; it is written as "" (conffiles.s3_conf)
+            values["s3.acl"] = s3["acl"]
     if "gateway" in config:
         values["gateway.url"] = config["gateway"]["url"]
         problem = inert.gateway_path_error(str(config["path"]))

@@ -9,6 +9,7 @@ idempotent, so a restarted operator resumes from whatever the API server holds.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from cvmfs_operator.api import contract, inert, phases, validation
@@ -224,11 +225,10 @@ def _start_attempt(obs: Observed, phase: Phase, attempts: int, *, exhausted: boo
     if isinstance(decision, reflog.Mismatch):
         waiting = Phase.RUNNING if phase is Phase.RUNNING else Phase.QUEUED
         want = Desired(waiting, "ReflogMismatch", decision.message, {"queuePosition": None})
-        mismatch: dict[str, Any] = dict((obs.repository.get("status") or {}).get("reflogMismatch") or {})
-        repo_fields = None
-        if {k: mismatch.get(k) for k in ("expected", "found")} != {
-                k: decision.record[k] for k in ("expected", "found")}:
-            repo_fields = {"reflogMismatch": decision.record}
+        recorded: Mapping[str, Any] = (obs.repository.get("status") or {}).get("reflogMismatch") or {}
+        known = (recorded.get("expected"), recorded.get("found")) == (
+            decision.record["expected"], decision.record["found"])
+        repo_fields = None if known else {"reflogMismatch": decision.record}
         action = set_status(obs, want, decision.message, warning=True, repository=repo_fields)
         return action or Wait(max(obs.reconcile_interval, 5.0))
     return CreatePod(attempts + 1, decision.checksum)
