@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from cvmfs_operator.api.types import GROUP, REPOSITORY_PLURAL, TRANSACTION_PLURAL, VERSION
+from cvmfs_operator.api.types import GROUP, OPERATION_PLURAL, REPOSITORY_PLURAL, TRANSACTION_PLURAL, VERSION
 from tests.e2e.scenario import Scenario
 from tests.support.cluster import EXAMPLES, load_example
 
@@ -46,16 +46,25 @@ def _rewrite(scenario: Scenario, docs: list[tuple[str, dict[str, Any]]]
     return repositories, transactions
 
 
-async def test_every_example_is_a_repository_or_a_transaction() -> None:
+async def test_every_example_is_of_a_known_kind() -> None:
     docs = _examples()
     assert {Path(name).suffix for name, _ in docs} == {".yaml"}
-    assert {doc["kind"] for _, doc in docs} == {"Repository", "Transaction"}
+    assert {doc["kind"] for _, doc in docs} == {"Repository", "Transaction", "RepositoryOperation"}
 
 
 async def test_every_example_is_applied(scenario: Scenario) -> None:
     repositories, transactions = _rewrite(scenario, _examples())
     assert repositories
     assert transactions
+    renamed = {old["metadata"]["name"]: new["metadata"]["name"] for (_, old), new in zip(
+        [d for d in _examples() if d[1]["kind"] == "Repository"], repositories, strict=True)}
+    for _, doc in _examples():
+        if doc["kind"] == "RepositoryOperation":  # judged by the API server; run once issue 12 lands
+            body = copy.deepcopy(doc)
+            body["metadata"]["namespace"] = scenario.namespace
+            body["spec"]["repository"] = renamed[body["spec"]["repository"]]
+            await scenario.api.raw(scenario.api.custom.create_namespaced_custom_object, GROUP, VERSION,
+                                   scenario.namespace, OPERATION_PLURAL, body, dry_run="All")
     if scenario.kubelet is None:
         # A real publisher would need the examples' S3 and keys: the API server still judges them.
         for body in repositories:

@@ -1,4 +1,5 @@
-"""Typed views of the Repository and Transaction custom resources (group ``cvmfs.cern.ch``).
+"""Typed views of the Repository, Transaction and RepositoryOperation custom resources
+(group ``cvmfs.cern.ch``).
 
 These mirror ``crds/*.yaml``: the CRD schema is the admission-time truth, these types are what the
 Python code reads. Field names are the camelCase names of the API.
@@ -13,6 +14,7 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 REPOSITORY_PLURAL = "repositories"
 TRANSACTION_PLURAL = "transactions"
+OPERATION_PLURAL = "repositoryoperations"
 
 
 class SecretRef(TypedDict):
@@ -84,13 +86,45 @@ class StagingSpec(TypedDict):
     s3: StagingS3Spec
 
 
+class CreateSpec(TypedDict, total=False):
+    """Create the repository in its bucket (cvmfs_server mkfs); never over an existing one."""
+
+    whitelistDays: int
+
+
+class ResignSchedule(TypedDict, total=False):
+    enabled: bool  # default True
+    leadTime: str  # Go duration, default "168h"
+    whitelistDays: int  # default 30
+
+
+class GCSchedule(TypedDict):
+    schedule: str  # 5-field cron, UTC (api.operations.next_fire)
+    keepRevisions: NotRequired[int]
+    keepFor: NotRequired[str]  # Go duration; exclusive with keepRevisions
+
+
+class CheckSchedule(TypedDict):
+    schedule: str
+    chunks: NotRequired[bool]  # default True
+
+
+class MaintenanceSpec(TypedDict, total=False):
+    resign: ResignSchedule
+    gc: GCSchedule
+    check: CheckSchedule
+
+
 class RepositorySpec(TypedDict):
     stratum0: Stratum0Spec
     keysSecretRef: SecretRef
+    masterKeySecretRef: NotRequired[SecretRef]  # <fqrn>.masterkey only; never in publisher pods
     allowedNamespaces: list[str]  # "*" allows every namespace
     settings: NotRequired[RepositorySettings]
     publisher: NotRequired[PublisherSpec]
     staging: NotRequired[StagingSpec]
+    create: NotRequired[CreateSpec]
+    maintenance: NotRequired[MaintenanceSpec]
 
 
 class Condition(TypedDict):
@@ -116,6 +150,12 @@ class ReflogMismatch(TypedDict):
     detectedAt: str
 
 
+class MaintenanceRecord(TypedDict):
+    time: str  # when the RepositoryOperation finished
+    result: Literal["Succeeded", "Failed"]
+    operation: str  # "<namespace>/<name>"
+
+
 class RepositoryStatus(TypedDict, total=False):
     observedGeneration: int
     revision: int
@@ -128,6 +168,9 @@ class RepositoryStatus(TypedDict, total=False):
     reflogMismatch: ReflogMismatch | None
     activeTransaction: TransactionRef | None
     queueLength: int
+    lastResign: MaintenanceRecord | None
+    lastGC: MaintenanceRecord | None
+    lastCheck: MaintenanceRecord | None
     conditions: list[Condition]
 
 
@@ -206,6 +249,86 @@ class TransactionStatus(TypedDict, total=False):
     lastFailure: AttemptFailure  # the latest failed attempt; a retry follows within backoffLimit
 
 
+class RollbackOperation(TypedDict):
+    tag: str
+
+
+class TagOperation(TypedDict):
+    action: Literal["add", "move", "remove"]
+    name: str
+    revision: NotRequired[int]  # add, move: default the current revision
+    description: NotRequired[str]  # add, move; api.inert rules
+
+
+class ResignOperation(TypedDict, total=False):
+    whitelistDays: int  # default 30
+
+
+class GCOperation(TypedDict, total=False):
+    keepRevisions: int
+    keepSince: str  # RFC 3339; exclusive with keepRevisions; neither: cvmfs_server's "3 days ago"
+    dryRun: bool
+
+
+class CheckOperation(TypedDict, total=False):
+    tag: str
+    chunks: bool  # default True
+
+
+OperationKind = Literal["rollback", "tag", "resign", "gc", "check"]
+OPERATION_KINDS: tuple[OperationKind, ...] = ("rollback", "tag", "resign", "gc", "check")
+
+
+class RepositoryOperationSpec(TypedDict):
+    repository: str
+    rollback: NotRequired[RollbackOperation]
+    tag: NotRequired[TagOperation]
+    resign: NotRequired[ResignOperation]
+    gc: NotRequired[GCOperation]
+    check: NotRequired[CheckOperation]
+    timeoutSeconds: NotRequired[int]
+    backoffLimit: NotRequired[int]
+
+
+class GCResult(TypedDict, total=False):
+    dryRun: bool
+    condemnedCatalogs: int | None
+    condemnedObjects: int | None
+    condemnedBytes: int | None
+
+
+class CheckResult(TypedDict, total=False):
+    passed: bool
+    revision: int | None
+    problems: list[str]
+
+
+class RepositoryOperationStatus(TypedDict, total=False):
+    operation: OperationKind  # the Operation printer column
+    phase: str
+    reason: str
+    message: str
+    observedGeneration: int
+    conditions: list[Condition]
+    queuePosition: int | None
+    podName: str | None
+    attempts: int
+    startTime: str | None
+    completionTime: str | None
+    duration: str
+    revisionBefore: int | None
+    revisionAfter: int | None
+    rootHash: str | None
+    reflogChecksum: str | None
+    whitelistExpiresAt: str | None
+    gc: GCResult | None
+    check: CheckResult | None
+    durations: dict[str, float]
+    timeline: dict[str, float]
+    logTail: list[str]
+    lastFailure: AttemptFailure
+
+
 class ObjectMeta(TypedDict, total=False):
     name: str
     namespace: str
@@ -228,6 +351,12 @@ class Transaction(TypedDict):
     metadata: ObjectMeta
     spec: TransactionSpec
     status: NotRequired[TransactionStatus]
+
+
+class RepositoryOperation(TypedDict):
+    metadata: ObjectMeta
+    spec: RepositoryOperationSpec
+    status: NotRequired[RepositoryOperationStatus]
 
 
 Manifest = dict[str, Any]  # a rendered Kubernetes object, ready for the API

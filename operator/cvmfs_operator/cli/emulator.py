@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp.web
 import kmock
 
-from cvmfs_operator.api.types import GROUP, REPOSITORY_PLURAL, TRANSACTION_PLURAL, VERSION
+from cvmfs_operator.api.types import GROUP, OPERATION_PLURAL, REPOSITORY_PLURAL, TRANSACTION_PLURAL, VERSION
 
 VERBS = {"get", "list", "watch", "create", "update", "patch", "delete"}
 REQUEST_HISTORY = 32  # requests kmock keeps (the one being served is always the last)
@@ -41,6 +41,9 @@ class ApiEmulator(kmock.KubernetesEmulator):
         self.resources[f"{GROUP}/{VERSION}/{REPOSITORY_PLURAL}"] = kmock.ResourceInfo(
             kind="Repository", singular="repository", namespaced=False, verbs=VERBS,
             shortnames={"cvmfsrepo"}, subresources={"status"})
+        self.resources[f"{GROUP}/{VERSION}/{OPERATION_PLURAL}"] = kmock.ResourceInfo(
+            kind="RepositoryOperation", singular="repositoryoperation", namespaced=True, verbs=VERBS,
+            shortnames={"repoop"}, subresources={"status"})
         self.resources["v1/pods"] = kmock.ResourceInfo(
             kind="Pod", singular="pod", namespaced=True, verbs=VERBS, subresources={"status"})
         self.resources["v1/secrets"] = kmock.ResourceInfo(kind="Secret", namespaced=True, verbs=VERBS)

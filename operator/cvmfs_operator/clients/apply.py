@@ -1,9 +1,9 @@
 """Create objects from YAML documents, the way ``kubectl create -f`` does, for the demo.
 
-Only the kinds the demo needs: Secrets, Repositories and Transactions (no Namespaces: kmock's
-emulator cannot serve ``/api/v1/namespaces``, and every namespace exists there implicitly). Creating an
-object that already exists is not an error (the existing one is kept, as with the operator's own
-children); any other kind is refused with :class:`UnsupportedKind`.
+Only the kinds the demo needs: Secrets, Repositories, Transactions and RepositoryOperations (no
+Namespaces: kmock's emulator cannot serve ``/api/v1/namespaces``, and every namespace exists there
+implicitly). Creating an object that already exists is not an error (the existing one is kept, as
+with the operator's own children); any other kind is refused with :class:`UnsupportedKind`.
 """
 
 from __future__ import annotations
@@ -17,12 +17,20 @@ from typing import Any
 import yaml
 
 from cvmfs_operator.api import contract
-from cvmfs_operator.api.types import API_VERSION, GROUP, REPOSITORY_PLURAL, TRANSACTION_PLURAL, VERSION
+from cvmfs_operator.api.types import (
+    API_VERSION,
+    GROUP,
+    OPERATION_PLURAL,
+    REPOSITORY_PLURAL,
+    TRANSACTION_PLURAL,
+    VERSION,
+)
 from cvmfs_operator.clients.errors import AlreadyExists
 from cvmfs_operator.clients.kube import KubeClient
 
 # Creation order: what others refer to comes first (kubectl leaves this to the user).
-KIND_ORDER = {("v1", "Secret"): 0, (API_VERSION, "Repository"): 1, (API_VERSION, "Transaction"): 2}
+KIND_ORDER = {("v1", "Secret"): 0, (API_VERSION, "Repository"): 1, (API_VERSION, "Transaction"): 2,
+              (API_VERSION, "RepositoryOperation"): 3}
 
 
 class UnsupportedKind(ValueError):
@@ -65,6 +73,7 @@ def placeholder_secrets(documents: Iterable[Mapping[str, Any]], namespace: str, 
         spec: dict[str, Any] = doc.get("spec") or {}
         stratum0: dict[str, Any] = spec.get("stratum0") or {}
         for ref, keys in ((spec.get("keysSecretRef"), [f"{fqrn}.crt", f"{fqrn}.key", f"{fqrn}.pub"]),
+                          (spec.get("masterKeySecretRef"), [f"{fqrn}.masterkey"]),
                           ((stratum0.get("s3") or {}).get("credentialsSecretRef"),
                            [contract.S3_ACCESS_KEY_FILE, contract.S3_SECRET_KEY_FILE]),
                           ((stratum0.get("gateway") or {}).get("keySecretRef"), [f"{fqrn}.gw"])):
@@ -90,7 +99,8 @@ def create(kube: KubeClient, body: Mapping[str, Any], default_namespace: str = "
     obj: dict[str, Any] = copy.deepcopy(dict(body))
     kind = (str(obj.get("apiVersion")), str(obj.get("kind")))
     meta = obj.setdefault("metadata", {})
-    namespaced = kind in (("v1", "Secret"), (API_VERSION, "Transaction"))
+    namespaced = kind in (("v1", "Secret"), (API_VERSION, "Transaction"),
+                          (API_VERSION, "RepositoryOperation"))
     if namespaced:
         meta.setdefault("namespace", default_namespace)
     namespace = str(meta.get("namespace") or "")
@@ -104,6 +114,9 @@ def create(kube: KubeClient, body: Mapping[str, Any], default_namespace: str = "
     elif kind == (API_VERSION, "Transaction"):
         fn, args = (kube.custom.create_namespaced_custom_object,
                     (GROUP, VERSION, namespace, TRANSACTION_PLURAL, obj))
+    elif kind == (API_VERSION, "RepositoryOperation"):
+        fn, args = (kube.custom.create_namespaced_custom_object,
+                    (GROUP, VERSION, namespace, OPERATION_PLURAL, obj))
     else:
         raise UnsupportedKind(f"cannot create {kind[1]} ({kind[0]}): not one of {sorted(KIND_ORDER)}")
     try:

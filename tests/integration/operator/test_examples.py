@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cvmfs_operator.api import contract
+from cvmfs_operator.api.types import GROUP, OPERATION_PLURAL, VERSION
 from tests.integration.operator.conftest import OPERATOR_NAMESPACE, Kubelet, RepoFactory
 from tests.support.cluster import EXAMPLES, Cluster, OperatorProcess, load_example
 from tests.support.s3 import ACCESS_KEY, SECRET_KEY
@@ -31,6 +32,10 @@ async def test_every_example_applies_and_its_transactions_succeed(
         elif doc["kind"] == "Transaction":
             await cluster.create_transaction(doc)
             transactions.append((doc["metadata"]["namespace"], doc["metadata"]["name"]))
+        elif doc["kind"] == "RepositoryOperation":
+            # Accepted by the API; what they do is asserted once the operator runs them (issue 12).
+            await cluster._run(cluster.kube.custom.create_namespaced_custom_object, GROUP, VERSION,
+                               doc["metadata"]["namespace"], OPERATION_PLURAL, doc)
         else:
             raise AssertionError(f"unexpected kind {doc['kind']} in examples/")
     assert len(transactions) >= 2

@@ -35,6 +35,14 @@ THIRD = "third.example.org"
 
 # Grants the emulator cannot show being used, each with why a real API server needs it.
 REAL_SERVER_ONLY: dict[tuple[str, str, str], str] = {}
+# Grants for RepositoryOperations whose control loop is not wired yet.
+ISSUE_12 = "used by repository operations (issue 12)"
+NOT_YET_USED: dict[tuple[str, str, str], str] = {
+    **{(verb, "cvmfs.cern.ch", "repositoryoperations"): ISSUE_12 for verb in ("get", "list", "watch",
+                                                                            "patch", "create")},
+    ("patch", "cvmfs.cern.ch", "repositoryoperations/status"): ISSUE_12,
+    ("create", "", "secrets"): ISSUE_12,
+}
 
 # Non-resource URLs: API discovery, which every authenticated user may read (the default
 # ClusterRoles system:discovery and system:public-info-viewer), so the chart grants nothing for it.
@@ -117,5 +125,5 @@ async def test_every_request_is_allowed_by_the_chart_and_every_grant_is_used(
 
     used = {(i.verb, i.group, i.full_resource) for i in infos if i.is_resource}
     granted = {(verb, group, resource) for verb, group, resource, _ in rbac.triples(grants)}
-    unused = sorted(granted - used - set(REAL_SERVER_ONLY))
+    unused = sorted(granted - used - set(REAL_SERVER_ONLY) - set(NOT_YET_USED))
     assert not unused, f"the chart grants what the operator never asked for: {unused}"

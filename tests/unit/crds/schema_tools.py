@@ -29,7 +29,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 CRD_DIR = ROOT / "crds"
 EXAMPLES_DIR = ROOT / "examples"
-CRD_FILES = {"Repository": CRD_DIR / "repository.yaml", "Transaction": CRD_DIR / "transaction.yaml"}
+CRD_FILES = {"Repository": CRD_DIR / "repository.yaml", "Transaction": CRD_DIR / "transaction.yaml",
+             "RepositoryOperation": CRD_DIR / "repositoryoperation.yaml"}
 EXAMPLE_FILES = sorted(EXAMPLES_DIR.glob("*.yaml"))
 
 Schema = dict[str, Any]

@@ -39,6 +39,16 @@ STAGING_ENDPOINT = msg(R, "spec.staging.s3.endpoint", "host")
 GATEWAY_URL = msg(R, "spec.stratum0.gateway.url", "URL")
 STAR_ALONE = msg(R, "spec.allowedNamespaces", "every namespace")
 DEVICE = msg(R, "spec.publisher", "DevicePlugin")
+CREATE_S3 = msg(R, "spec", "spec.create needs spec.stratum0.s3")
+CREATE_MASTER = msg(R, "spec", "spec.create needs spec.masterKeySecretRef")
+OWN_SECRET = msg(R, "spec", "a Secret of its own")
+GC_ENABLED = msg(R, "spec", "spec.maintenance.gc needs")
+LEAD_TIME = msg(R, "spec.maintenance.resign", "shorter than")
+LEAD_POSITIVE = msg(R, "spec.maintenance.resign.leadTime", "positive")
+KEEP_EXCLUSIVE = msg(R, "spec.maintenance.gc", "exclusive")
+KEEP_POSITIVE = msg(R, "spec.maintenance.gc.keepFor", "positive")
+GC_CRON = msg(R, "spec.maintenance.gc.schedule", "cron")
+CHECK_CRON = msg(R, "spec.maintenance.check.schedule", "cron")
 IMMUTABLE = msg(T, "spec", "immutable")
 ABSOLUTE = msg(T, "spec.path", "absolute")
 EMPTY_SEGMENT = msg(T, "spec.path", '"//"')
@@ -103,6 +113,44 @@ def txn(id: str, changes: dict[str, Any], *refused: tuple[str, str], base: dict[
 GATEWAY = {"url": "http://gateway.example.org:4929/api/v1", "keySecretRef": {"name": "gw"}}
 URL, S3_ENDPOINT, GW_URL = "spec.stratum0.url", "spec.stratum0.s3.endpoint", "spec.stratum0.gateway.url"
 GATEWAY_REPO = {"spec.stratum0.s3": DELETE, "spec.stratum0.gateway": GATEWAY}
+
+CREATE = example("repository-create.yaml")
+GC, CHECK = "spec.maintenance.gc", "spec.maintenance.check"
+GOOD_CRON = ["0 3 * * SUN", "*/15 * * * *", "@daily", "@hourly", "0 0 1,15 * MON-FRI", "5  4 * jan,jul *"]
+BAD_CRON = ["0 3 * *", "0 3 * * * *", "@reboot", "0 3 * * ?", "0;3 * * * *", " 0 3 * * *", "0 3 * * * "]
+
+
+def created(id: str, changes: dict[str, Any], *refused: tuple[str, str]) -> Case:
+    return Case(id, R, changed(CREATE, changes), frozenset(refused))
+
+
+MAINTENANCE_CASES = [
+    created("create example", {}),
+    created("create behind a gateway", GATEWAY_REPO, ("spec", CREATE_S3)),
+    created("create without a master key Secret", {"spec.masterKeySecretRef": DELETE},
+            ("spec", CREATE_MASTER)),
+    created("master key in the keys Secret", {"spec.masterKeySecretRef.name": "new-example-org-keys"},
+            ("spec", OWN_SECRET)),
+    repo("master key Secret without create", {"spec.masterKeySecretRef": {"name": "software-master"}}),
+    created("gc on a repository without garbage collection", {"spec.settings.garbageCollection": False},
+            ("spec", GC_ENABLED)),
+    created("gc with settings defaulted", {"spec.settings": DELETE}, ("spec", GC_ENABLED)),
+    created("checks only", {"spec.settings": DELETE, GC: DELETE}),
+    created("resign defaulted", {"spec.maintenance.resign": {}}),
+    created("lead time just under the validity", {"spec.maintenance.resign.leadTime": "719h59m"}),
+    created("lead time of the validity", {"spec.maintenance.resign.leadTime": "720h"},
+            ("spec.maintenance.resign", LEAD_TIME)),
+    created("lead time over a short validity", {"spec.maintenance.resign.whitelistDays": 7},
+            ("spec.maintenance.resign", LEAD_TIME)),
+    created("lead time zero", {"spec.maintenance.resign.leadTime": "0h"},
+            ("spec.maintenance.resign.leadTime", LEAD_POSITIVE)),
+    created("keep revisions", {f"{GC}.keepFor": DELETE, f"{GC}.keepRevisions": 3}),
+    created("keep revisions and a time", {f"{GC}.keepRevisions": 3}, (GC, KEEP_EXCLUSIVE)),
+    created("keep for zero", {f"{GC}.keepFor": "0m0s"}, (f"{GC}.keepFor", KEEP_POSITIVE)),
+    *[created(f"schedule {c!r}", {f"{GC}.schedule": c, f"{CHECK}.schedule": c}) for c in GOOD_CRON],
+    *[created(f"schedule {c!r}", {f"{GC}.schedule": c, f"{CHECK}.schedule": c},
+              (f"{GC}.schedule", GC_CRON), (f"{CHECK}.schedule", CHECK_CRON)) for c in BAD_CRON],
+]
 
 REPOSITORY_CASES = [
     repo("example", {}),
@@ -172,6 +220,7 @@ REPOSITORY_CASES = [
         ("spec.publisher", DEVICE),
     ),
     repo("publisher defaulted", {"spec.publisher": DELETE}),
+    *MAINTENANCE_CASES,
 ]
 
 GOOD_PATHS = [
@@ -391,7 +440,7 @@ def _rough_cost(rule: cel.Rule, node: Schema, cardinality: int) -> float:
     return (cost + 10) * cardinality
 
 
-@pytest.mark.parametrize("kind", [R, T])
+@pytest.mark.parametrize("kind", [R, T, "RepositoryOperation"])
 def test_rules_fit_the_api_servers_cost_budget(kind: str) -> None:
     schema = shared_schema(kind)
     total = 0.0

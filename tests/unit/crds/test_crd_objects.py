@@ -15,7 +15,7 @@ from cvmfs_operator.api import types
 from tests.unit.crds import structural
 from tests.unit.crds.schema_tools import Schema, crd, version_schema
 
-KINDS = ("Repository", "Transaction")
+KINDS = ("Repository", "Transaction", "RepositoryOperation")
 # The oldest Kubernetes we support (CEL validation rules and transition rules are GA since 1.29;
 # 1.30 is the oldest release still maintained upstream) and the newest that kubernetes_validate knows.
 OLDEST = "1.30.0"
@@ -43,6 +43,7 @@ def test_kubernetes_validate_refuses_a_misspelled_schema_keyword() -> None:
     [
         ("Repository", "Cluster", "repositories", ["cvmfsrepo"]),
         ("Transaction", "Namespaced", "transactions", ["cvmfstxn", "txn"]),
+        ("RepositoryOperation", "Namespaced", "repositoryoperations", ["repoop"]),
     ],
 )
 def test_crd_identity(kind: str, scope: str, plural: str, short_names: list[str]) -> None:
@@ -52,7 +53,7 @@ def test_crd_identity(kind: str, scope: str, plural: str, short_names: list[str]
     assert obj["spec"]["scope"] == scope
     names = obj["spec"]["names"]
     assert (names["kind"], names["plural"], names["shortNames"]) == (kind, plural, short_names)
-    assert plural in (types.REPOSITORY_PLURAL, types.TRANSACTION_PLURAL)
+    assert plural in (types.REPOSITORY_PLURAL, types.TRANSACTION_PLURAL, types.OPERATION_PLURAL)
     (version,) = obj["spec"]["versions"]
     assert (version["name"], version["served"], version["storage"]) == (types.VERSION, True, True)
     assert version["subresources"] == {"status": {}}
@@ -104,6 +105,19 @@ def test_transaction_columns() -> None:
         "Repository": ".spec.repository",
         "Phase": ".status.phase",
         "Revision": ".status.revisionAfter",
+        "Duration": ".status.duration",
+        "Age": ".metadata.creationTimestamp",
+    }
+
+
+def test_repository_operation_columns() -> None:
+    (version,) = crd("RepositoryOperation")["spec"]["versions"]
+    shown = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"] if not c.get("priority")}
+    assert shown == {
+        "Repository": ".spec.repository",
+        "Operation": ".status.operation",
+        "Phase": ".status.phase",
+        "Reason": ".status.reason",
         "Duration": ".status.duration",
         "Age": ".metadata.creationTimestamp",
     }
@@ -221,6 +235,15 @@ TYPED: list[tuple[Any, str, str]] = [
     (types.SecretRef, "Repository", "spec.stratum0.s3.credentialsSecretRef"),
     (types.GatewaySpec, "Repository", "spec.stratum0.gateway"),
     (types.SecretRef, "Repository", "spec.keysSecretRef"),
+    (types.SecretRef, "Repository", "spec.masterKeySecretRef"),
+    (types.CreateSpec, "Repository", "spec.create"),
+    (types.MaintenanceSpec, "Repository", "spec.maintenance"),
+    (types.ResignSchedule, "Repository", "spec.maintenance.resign"),
+    (types.GCSchedule, "Repository", "spec.maintenance.gc"),
+    (types.CheckSchedule, "Repository", "spec.maintenance.check"),
+    (types.MaintenanceRecord, "Repository", "status.lastResign"),
+    (types.MaintenanceRecord, "Repository", "status.lastGC"),
+    (types.MaintenanceRecord, "Repository", "status.lastCheck"),
     (types.RepositorySettings, "Repository", "spec.settings"),
     (types.PublisherSpec, "Repository", "spec.publisher"),
     (types.StagingSpec, "Repository", "spec.staging"),
@@ -239,11 +262,23 @@ TYPED: list[tuple[Any, str, str]] = [
     (types.TransactionStatus, "Transaction", "status"),
     (types.Condition, "Transaction", "status.conditions[*]"),
     (types.AttemptFailure, "Transaction", "status.lastFailure"),
+    (types.RepositoryOperationSpec, "RepositoryOperation", "spec"),
+    (types.RollbackOperation, "RepositoryOperation", "spec.rollback"),
+    (types.TagOperation, "RepositoryOperation", "spec.tag"),
+    (types.ResignOperation, "RepositoryOperation", "spec.resign"),
+    (types.GCOperation, "RepositoryOperation", "spec.gc"),
+    (types.CheckOperation, "RepositoryOperation", "spec.check"),
+    (types.RepositoryOperationStatus, "RepositoryOperation", "status"),
+    (types.GCResult, "RepositoryOperation", "status.gc"),
+    (types.CheckResult, "RepositoryOperation", "status.check"),
+    (types.Condition, "RepositoryOperation", "status.conditions[*]"),
+    (types.AttemptFailure, "RepositoryOperation", "status.lastFailure"),
 ]
 # Schema fields with no Python counterpart on purpose.
 SCHEMA_ONLY = {
     ("Repository", "status"): {"kopf"},
     ("Transaction", "status"): {"kopf"},
+    ("RepositoryOperation", "status"): {"kopf"},
 }
 
 

@@ -31,9 +31,9 @@ CONDITION = {
 }
 
 
-def test_examples_cover_both_kinds() -> None:
+def test_examples_cover_every_kind() -> None:
     kinds = sorted(load_yaml(path)["kind"] for path in EXAMPLE_FILES)
-    assert kinds == ["Repository", "Transaction", "Transaction"]
+    assert kinds == ["Repository", "Repository", *["RepositoryOperation"] * 5, "Transaction", "Transaction"]
     assert REPO["spec"]["publisher"]["allowScripts"] is True  # the script example needs it
     assert {TARBALL["spec"]["repository"], SCRIPT["spec"]["repository"]} == {REPO["metadata"]["name"]}
     assert {TARBALL["metadata"]["namespace"], SCRIPT["metadata"]["namespace"]} <= set(

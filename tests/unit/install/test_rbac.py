@@ -14,14 +14,17 @@ Grant = tuple[str, str, str]  # (apiGroup, resource, verb)
 
 CLUSTER_GRANTS: set[Grant] = {
     *{("cvmfs.cern.ch", resource, verb)
-      for resource in ("transactions", "repositories")
+      for resource in ("transactions", "repositories", "repositoryoperations")
       for verb in ("get", "list", "watch", "patch")},
-    *{("cvmfs.cern.ch", f"{resource}/status", "patch") for resource in ("transactions", "repositories")},
+    *{("cvmfs.cern.ch", f"{resource}/status", "patch")
+      for resource in ("transactions", "repositories", "repositoryoperations")},
     ("", "events", "create"),
 }
 NAMESPACE_GRANTS: set[Grant] = {
     *{("", "pods", verb) for verb in ("create", "list", "watch", "delete")},
     ("", "secrets", "get"),
+    ("", "secrets", "create"),  # the generated keys of a Repository with spec.create
+    ("cvmfs.cern.ch", "repositoryoperations", "create"),  # scheduled maintenance
     *{("coordination.k8s.io", "leases", verb) for verb in ("create", "get", "watch", "delete")},
 }
 NAMESPACED_ONLY = {"pods", "pods/log", "secrets", "leases"}
