@@ -69,7 +69,7 @@ OPERATION_ERRORS = [
     (EXAMPLES["tag"], "spec.tag.description", "$(id)", "spec.tag.description contains '$' '(' ')'"),
     (EXAMPLES["tag"], "spec.tag.description", 3, "spec.tag.description must be a string"),
     (EXAMPLES["resign"], "spec.resign.whitelistDays", 0,
-     "spec.resign.whitelistDays must be an integer from 1 to 365"),
+     "spec.resign.whitelistDays must be an integer from 1 to 30"),
     (EXAMPLES["gc"], "spec.gc.keepRevisions", 0, "spec.gc.keepRevisions must be an integer from 1"),
     (EXAMPLES["gc"], "spec.gc.keepSince", "3 days ago", "spec.gc.keepSince must be an RFC 3339 time"),
     (EXAMPLES["gc"], "spec.gc.keepSince", "2026-11-01T00:00:00Z",
@@ -101,7 +101,7 @@ MAINTENANCE_ERRORS = [
     ("spec.masterKeySecretRef.name", "new-example-org-keys", "must name a Secret of its own"),
     ("spec.masterKeySecretRef", ..., "spec.create needs spec.masterKeySecretRef"),
     ("spec.create", "yes", "spec.create must be an object"),
-    ("spec.create.whitelistDays", 400, "spec.create.whitelistDays must be an integer from 1 to 365"),
+    ("spec.create.whitelistDays", 31, "spec.create.whitelistDays must be an integer from 1 to 30"),
     ("spec.maintenance", [], "spec.maintenance must be an object"),
     ("spec.maintenance.resign.leadTime", "720h", "leadTime must be shorter than whitelistDays"),
     ("spec.maintenance.resign.leadTime", "7d", "leadTime must be a positive duration"),
@@ -169,9 +169,24 @@ def test_a_scheduled_gc_keeps_revisions_younger_than_keep_for_at_its_slot() -> N
 
 
 def test_each_operation_gets_only_the_keys_it_needs() -> None:
-    assert operations.keys_needed("check") == operations.KeySet(("crt", "pub"), master_key=False)
-    assert operations.keys_needed("resign") == operations.KeySet(("crt", "pub"), master_key=True)
-    assert operations.keys_needed("create").master_key
-    for kind in ("rollback", "tag", "gc"):
+    assert operations.keys_needed("check") == operations.KeySet(("pub",), master_key=False)
+    assert operations.keys_needed("gc") == operations.KeySet(("pub",), master_key=False)
+    assert operations.keys_needed("resign") == operations.KeySet(("crt",), master_key=True)
+    assert operations.keys_needed("create") == operations.KeySet(("crt", "key", "pub"), master_key=True)
+    for kind in ("rollback", "tag"):
         assert operations.keys_needed(kind) == operations.KeySet(("crt", "key", "pub"), master_key=False)
     assert {k for k in operations.KEYS if operations.KEYS[k].master_key} == {"resign", "create"}
+
+
+def test_what_a_repository_cannot_run_at_all() -> None:
+    created, plain = cast(Repository, CREATE), cast(Repository, REPO)
+    assert [operations.refusal(kind, created) for kind in (*KINDS, "create")] == [None] * 6
+    assert operations.refusal("gc", plain) is not None
+    assert operations.refusal("gc", plain)[0] == "GarbageCollectionDisabled"  # type: ignore[index]
+    assert operations.refusal("resign", plain)[0] == "NoMasterKey"  # type: ignore[index]
+    assert operations.refusal("rollback", plain) is None
+    gateway = cast(Repository, _with(CREATE, "spec.stratum0", {"url": "http://x", "gateway": {
+        "url": "http://gw", "keySecretRef": {"name": "gw"}}}))
+    assert operations.refusal("check", gateway) is None
+    for kind in ("rollback", "tag", "resign", "gc"):
+        assert operations.refusal(kind, gateway)[0] == "NotSupportedWithGateway"  # type: ignore[index]

@@ -28,6 +28,7 @@ RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:
 DEFAULT_TIMEOUT_SECONDS = 3600
 DEFAULT_BACKOFF_LIMIT = 2
 DEFAULT_WHITELIST_DAYS = 30  # cvmfs_server resign and mkfs
+MAX_WHITELIST_DAYS = 30  # resign -d over 30 asks for confirmation (cvmfs_server_resign.sh)
 DEFAULT_LEAD_TIME = datetime.timedelta(hours=168)
 DEFAULT_GC_KEEP = datetime.timedelta(days=3)  # cvmfs_server gc without -r or -t: "3 days ago"
 
@@ -95,7 +96,7 @@ def _operation_errors(kind: OperationKind, body: Mapping[str, Any], errors: list
             if problem:
                 errors.append(f"{where}.description {problem}")
     elif kind == "resign":
-        _int_in(body, "whitelistDays", 1, 365, where, errors)
+        _int_in(body, "whitelistDays", 1, MAX_WHITELIST_DAYS, where, errors)
     elif kind == "gc":
         _int_in(body, "keepRevisions", 1, 1_000_000, where, errors)
         since = body.get("keepSince")
@@ -157,7 +158,7 @@ def maintenance_errors(repo: Mapping[str, Any]) -> list[str]:
         if not isinstance(create, Mapping):
             errors.append("spec.create must be an object")
         else:
-            _int_in(create, "whitelistDays", 1, 365, "spec.create", errors)
+            _int_in(create, "whitelistDays", 1, MAX_WHITELIST_DAYS, "spec.create", errors)
         if "s3" not in (spec.get("stratum0") or {}):
             errors.append("spec.create needs spec.stratum0.s3")
         if not isinstance(master, Mapping):
@@ -170,7 +171,7 @@ def maintenance_errors(repo: Mapping[str, Any]) -> list[str]:
     if isinstance(resign, Mapping):
         where = "spec.maintenance.resign"
         _bool(resign, "enabled", where, errors)
-        _int_in(resign, "whitelistDays", 1, 365, where, errors)
+        _int_in(resign, "whitelistDays", 1, MAX_WHITELIST_DAYS, where, errors)
         lead = _duration_error(resign.get("leadTime", "168h"), f"{where}.leadTime", errors)
         days = resign.get("whitelistDays", DEFAULT_WHITELIST_DAYS)
         if lead is not None and isinstance(days, int) and lead >= datetime.timedelta(days=days):
@@ -242,6 +243,27 @@ def gc_keep_since(keep_for: str | None, slot: datetime.datetime) -> str | None:
     return (slot - parse_duration(keep_for)).astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def refusal(kind: str, repo: Repository) -> tuple[str, str] | None:
+    """``(reason, message)`` when ``repo`` cannot run an operation of ``kind`` at all (the operation
+    then fails without a pod), or None.
+
+    Behind a gateway only ``check`` runs here: tag and rollback sign through the local upstream
+    (not usable with a gateway upstream), gc and resign write the storage, which only the gateway
+    host may (CVMFS.md 3.5, 3.7, 3.8).
+    """
+    spec = repo["spec"]
+    fqrn = repo["metadata"]["name"]
+    if "gateway" in spec["stratum0"] and kind != "check":
+        return ("NotSupportedWithGateway",
+                f"{kind} of {fqrn} must run on its repository gateway host, not through the gateway")
+    if kind == "gc" and not spec.get("settings", {}).get("garbageCollection", False):
+        return ("GarbageCollectionDisabled",
+                f"{fqrn} is not garbage-collectable (spec.settings.garbageCollection is false)")
+    if keys_needed(kind).master_key and "masterKeySecretRef" not in spec:
+        return ("NoMasterKey", f"{fqrn} has no spec.masterKeySecretRef: the whitelist cannot be signed")
+    return None
+
+
 @dataclass(frozen=True)
 class KeySet:
     """Which key files an operation's pod gets: repository keys (spec.keysSecretRef, by suffix) and
@@ -251,14 +273,16 @@ class KeySet:
     master_key: bool
 
 
-# Signing a manifest (rollback, tag, gc) needs the repository key; a whitelist the certificate's
-# fingerprint and the master key; a check only verifies (certificate and master public key).
+# What the cvmfs_server scripts read: signing a manifest (rollback, tag) needs the repository key and
+# certificate; a whitelist (resign) the master key and the certificate's fingerprint; gc and check
+# only mount and verify (the master public key). The same table as the operation program's
+# (api/operation_contract.py KEYS_NEEDED).
 KEYS: dict[str, KeySet] = {
     "rollback": KeySet(("crt", "key", "pub"), master_key=False),
     "tag": KeySet(("crt", "key", "pub"), master_key=False),
-    "gc": KeySet(("crt", "key", "pub"), master_key=False),
-    "check": KeySet(("crt", "pub"), master_key=False),
-    "resign": KeySet(("crt", "pub"), master_key=True),
+    "gc": KeySet(("pub",), master_key=False),
+    "check": KeySet(("pub",), master_key=False),
+    "resign": KeySet(("crt",), master_key=True),
     "create": KeySet(("crt", "key", "pub"), master_key=True),  # mkfs with the generated keys
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import re
 
@@ -15,6 +16,11 @@ LABEL_TRANSACTION_UID = f"{GROUP}/transaction-uid"
 LABEL_TRANSACTION_NAMESPACE = f"{GROUP}/transaction-namespace"
 LABEL_TRANSACTION_NAME = f"{GROUP}/transaction-name"
 LABEL_ATTEMPT = f"{GROUP}/attempt"
+LABEL_OPERATION = f"{GROUP}/operation"  # rollback, tag, resign, gc, check, create
+LABEL_OPERATION_UID = f"{GROUP}/operation-uid"
+LABEL_OPERATION_NAMESPACE = f"{GROUP}/operation-namespace"
+LABEL_OPERATION_NAME = f"{GROUP}/operation-name"
+ANNOTATION_OPERATION = f"{GROUP}/repository-operation"  # <namespace>/<name> (a Repository's name: create)
 ANNOTATION_REPOSITORY = f"{GROUP}/repository"  # the lock Lease's full repository name (labels are cut)
 
 _DNS_UNSAFE = re.compile(r"[^a-z0-9-]+")
@@ -44,6 +50,25 @@ def bounded(prefix: str, readable: str, *unique: str) -> str:
 def pod_name(namespace: str, name: str, uid: str, attempt: int) -> str:
     """One pod per Transaction attempt; a second create of the same attempt gets a 409."""
     return bounded(f"cvmfs-pub-a{attempt}", f"{namespace}-{name}", uid, str(attempt))
+
+
+def operation_pod_name(namespace: str, name: str, uid: str, attempt: int) -> str:
+    """One pod per RepositoryOperation attempt (or per attempt at creating a Repository, whose
+    namespace is "")."""
+    return bounded(f"cvmfs-op-a{attempt}", f"{namespace}-{name}", uid, str(attempt))
+
+
+def scheduled_operation_name(kind: str, fqrn: str, slot: datetime.datetime) -> str:
+    """The RepositoryOperation of one schedule slot (``spec.maintenance.gc``/``check``): every
+    replica and every restart derives the same name, so a slot's operation is created at most once."""
+    at = slot.astimezone(datetime.UTC).strftime("%Y%m%d-%H%M")
+    return bounded(kind, f"{at}-{fqrn}", kind, fqrn, at)
+
+
+def resign_operation_name(fqrn: str, expires: datetime.datetime) -> str:
+    """The automatic re-signing of the whitelist that expires at ``expires``: at most one each."""
+    at = expires.astimezone(datetime.UTC).strftime("%Y%m%d-%H%M")
+    return bounded("resign", f"{at}-{fqrn}", "resign", fqrn, at)
 
 
 def lock_name(fqrn: str) -> str:

@@ -7,20 +7,13 @@ from typing import Any
 
 from cvmfs_operator.api import contract
 from cvmfs_operator.api.types import Manifest, PublisherSpec, Repository, Transaction
-from cvmfs_operator.render import names
+from cvmfs_operator.render import names, podparts
 from cvmfs_operator.render.transaction import effective_path, effective_tag, tag_description, timeout_seconds
 
-DEFAULT_SCRATCH_SIZE = "20Gi"
-DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
-    "requests": {"cpu": "500m", "memory": "1Gi"},
-    "limits": {"memory": "4Gi"},
-}
 DEFAULT_S3_REGION = "us-east-1"
 DEFAULT_S3_CONNECTIONS = 16
 DEFAULT_S3_ACL = "public-read"
 STAGE_UID = 65532
-TERMINATION_GRACE_SECONDS = 60  # time for `cvmfs_server abort -f` after SIGTERM
-SECRET_FILE_MODE = 0o400
 
 
 @dataclass(frozen=True)
@@ -90,65 +83,20 @@ def _labels(txn: Transaction, fqrn: str, attempt: int) -> dict[str, str]:
     }
 
 
-def _secret_volume(volume: str, secret: str, items: list[str]) -> dict[str, Any]:
-    return {
-        "name": volume,
-        "secret": {
-            "secretName": secret,
-            "defaultMode": SECRET_FILE_MODE,
-            "items": [{"key": key, "path": key} for key in items],
-        },
-    }
-
-
 def _volumes(repo: Repository, has_stage: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     fqrn = repo["metadata"]["name"]
-    stratum0 = repo["spec"]["stratum0"]
-    publisher: PublisherSpec = repo["spec"].get("publisher", {})
-    gateway = "gateway" in stratum0
+    gateway = "gateway" in repo["spec"]["stratum0"]
     # Only what publishing needs: never the master key, never the repository key in gateway mode.
     key_files = [f"{fqrn}.crt", f"{fqrn}.pub"] if gateway else [f"{fqrn}.crt", f"{fqrn}.key", f"{fqrn}.pub"]
-    volumes = [_secret_volume("keys", repo["spec"]["keysSecretRef"]["name"], key_files)]
+    volumes = [podparts.secret_volume("keys", repo["spec"]["keysSecretRef"]["name"], key_files)]
     mounts: list[dict[str, Any]] = [{"name": "keys", "mountPath": contract.KEYS_DIR, "readOnly": True}]
-    if "s3" in stratum0:
-        secret = stratum0["s3"]["credentialsSecretRef"]["name"]
-        volumes.append(_secret_volume(
-            "s3-credentials", secret, [contract.S3_ACCESS_KEY_FILE, contract.S3_SECRET_KEY_FILE]))
-        mounts.append({"name": "s3-credentials", "mountPath": contract.S3_CREDENTIALS_DIR, "readOnly": True})
-    if gateway:
-        secret = stratum0["gateway"]["keySecretRef"]["name"]
-        volumes.append(_secret_volume("gateway-key", secret, [f"{fqrn}.gw"]))
-        mounts.append({"name": "gateway-key", "mountPath": contract.GATEWAY_KEY_DIR, "readOnly": True})
-    scratch = publisher.get("scratchSize", DEFAULT_SCRATCH_SIZE)
-    volumes.append({"name": "spool", "emptyDir": {"sizeLimit": scratch}})
-    mounts.append({"name": "spool", "mountPath": contract.SPOOL_DIR})
+    for more_volumes, more_mounts in (podparts.storage_volumes(repo), podparts.spool_volume(repo)):
+        volumes += more_volumes
+        mounts += more_mounts
     if has_stage:
         volumes.append({"name": "staging", "emptyDir": {}})
         mounts.append({"name": "staging", "mountPath": contract.STAGING_DIR, "readOnly": True})
     return volumes, mounts
-
-
-def _publisher_security(publisher: PublisherSpec) -> tuple[dict[str, Any], dict[str, str]]:
-    """securityContext and extra resource limits for FUSE + overlayfs (CVMFS.md §5)."""
-    if publisher.get("privilegeMode", "Privileged") == "DevicePlugin":
-        device = publisher.get("fuseDeviceResource", "smarter-devices/fuse")
-        return {
-            "runAsUser": 0,
-            "allowPrivilegeEscalation": True,  # the setuid cvmfs_suid_helper must work
-            "capabilities": {"add": ["SYS_ADMIN"]},
-            "appArmorProfile": {"type": "Unconfined"},  # runtime default profiles deny mount
-            "seccompProfile": {"type": "Unconfined"},
-        }, {device: "1"}
-    return {"privileged": True, "runAsUser": 0}, {}
-
-
-def _resources(txn: Transaction, publisher: PublisherSpec, extra_limits: dict[str, str]) -> dict[str, Any]:
-    chosen = txn["spec"].get("resources") or publisher.get("resources") or DEFAULT_RESOURCES
-    resources = {kind: dict(values) for kind, values in chosen.items()}
-    if extra_limits:
-        resources.setdefault("limits", {}).update(extra_limits)
-        resources.setdefault("requests", {}).update(extra_limits)
-    return resources
 
 
 def _stage_container(txn: Transaction, resources: dict[str, Any]) -> dict[str, Any]:
@@ -188,8 +136,8 @@ def render_pod(inputs: PodInputs) -> Manifest:
     publisher: PublisherSpec = repo["spec"].get("publisher", {})
     has_stage = "stage" in txn["spec"]["payload"]
     volumes, mounts = _volumes(repo, has_stage)
-    security, device_limits = _publisher_security(publisher)
-    resources = _resources(txn, publisher, device_limits)
+    security, device_limits = podparts.privilege(publisher)
+    resources = podparts.resources(txn["spec"].get("resources") or publisher.get("resources"), device_limits)
     container: dict[str, Any] = {
         "name": "publisher",
         "image": publisher.get("image", inputs.default_image),
@@ -202,21 +150,9 @@ def render_pod(inputs: PodInputs) -> Manifest:
         "terminationMessagePath": contract.RESULT_PATH,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
-    spec: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "activeDeadlineSeconds": timeout_seconds(txn),
-        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "containers": [container],
-        "volumes": volumes,
-    }
+    spec = podparts.pod_spec(container, volumes, publisher, timeout_seconds(txn))
     if has_stage:
         spec["initContainers"] = [_stage_container(txn, resources)]
-    if publisher.get("nodeSelector"):
-        spec["nodeSelector"] = dict(publisher["nodeSelector"])
-    if publisher.get("tolerations"):
-        spec["tolerations"] = [dict(t) for t in publisher["tolerations"]]
     return {
         "apiVersion": "v1",
         "kind": "Pod",

@@ -163,7 +163,7 @@ BAD_SCHEMA: list[tuple[str, dict[str, Any], dict[str, Any], set[tuple[str, str]]
     ("tag renamed", TAG, {"spec.tag.action": "rename"}, {("spec.tag.action", "enum")}),
     ("tag with a shell name", TAG, {"spec.tag.name": "$(id)"}, {("spec.tag.name", "pattern")}),
     ("tag revision 0", TAG, {"spec.tag.revision": 0}, {("spec.tag.revision", "minimum")}),
-    ("whitelist of a year and a day", RESIGN, {"spec.resign.whitelistDays": 366},
+    ("whitelist of 31 days (resign asks beyond 30)", RESIGN, {"spec.resign.whitelistDays": 31},
      {("spec.resign.whitelistDays", "maximum")}),
     ("gc keeping no revision", GC, {"spec.gc.keepRevisions": 0}, {("spec.gc.keepRevisions", "minimum")}),
     ("gc unknown field", GC, {"spec.gc.all": True}, {("spec.gc", "additionalProperties")}),
