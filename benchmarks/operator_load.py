@@ -16,7 +16,7 @@ docs/e2e.md explains) and the CRDs are created if absent.
     python benchmarks/operator_load.py sequential -n 10        # (b) requests per Transaction
     python benchmarks/operator_load.py burst -n 60 -m 6        # (c) N over M at once
     python benchmarks/operator_load.py burst -n 1000 -m 50 --timeout 1800
-    python benchmarks/operator_load.py idle -m 50 --window 30  # (d) unreachable S3 endpoints
+    python benchmarks/operator_load.py idle -m 50 --window 30  # (d) idle: healthy, unreachable, slow S3
 
 Every run prints its figures and its invariants as counts (see benchmarks/README.md).
 """
@@ -151,8 +151,8 @@ class Bench:
     def store(self, fqrn: str) -> simulated.Bucket:
         return simulated.Bucket(self.s3_url, self.bucket, fqrn, ACCESS_KEY, SECRET_KEY)
 
-    async def create_repository(self, fqrn: str, *, endpoint: str | None = None) -> None:
-        if endpoint is None:
+    async def create_repository(self, fqrn: str, *, endpoint: str | None = None, seed: bool = True) -> None:
+        if endpoint is None and seed:
             await asyncio.to_thread(simulated.seed_repository, self.store(fqrn), fqrn,
                                     datetime.datetime.now(datetime.UTC))
         s3 = endpoint or self.s3_url
@@ -449,29 +449,128 @@ def handover_latencies(bench: Bench, since: float) -> list[float]:
     return latencies
 
 
+class SilentEndpoint:
+    """A TCP server on loopback that accepts connections and never answers: a slow Stratum 0."""
+
+    def __init__(self) -> None:
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> SilentEndpoint:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for writer in self._writers:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        while await reader.read(65536):  # read the request, answer nothing; drop it when closed
+            pass
+        self._writers.remove(writer)
+        writer.close()
+
+
+class SharedClientStore:
+    """A repository's objects in the benchmark's bucket through one shared boto3 client (a client
+    per repository would cost the benchmark ~10 MB and 150 ms each)."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str) -> None:
+        self._client, self._bucket, self._prefix = client, bucket, prefix
+
+    def get(self, name: str) -> bytes | None:
+        raise NotImplementedError  # seeding only writes
+
+    def put(self, name: str, body: bytes) -> None:
+        self._client.put_object(Bucket=self._bucket, Key=f"{self._prefix}/{name}", Body=body)
+
+
+def idle_mix(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(fqrn, kind) for ``-m`` Repositories split by ``--mix HEALTHY,UNREACHABLE,SLOW`` weights."""
+    weights = [float(w) for w in args.mix.split(",")]
+    kinds = [kind for kind, w in zip(("healthy", "unreachable", "slow"), weights, strict=True) if w > 0]
+    shares = [w for w in weights if w > 0]
+    plan, credit = [], [0.0] * len(kinds)
+    for fqrn in repo_names(args.repositories):  # interleaved, in proportion to the weights
+        credit = [c + w / sum(shares) for c, w in zip(credit, shares, strict=True)]
+        pick = max(range(len(kinds)), key=lambda i: credit[i])
+        credit[pick] -= 1
+        plan.append((fqrn, kinds[pick]))
+    return plan
+
+
+async def ready_reasons(bench: Bench) -> collections.Counter[str]:
+    data = await bench.call(bench.kube.custom.list_cluster_custom_object, GROUP, VERSION, REPOSITORY_PLURAL)
+    reasons: collections.Counter[str] = collections.Counter()
+    for item in data.get("items", []):
+        ready = [c for c in (item.get("status") or {}).get("conditions", []) if c["type"] == "Ready"]
+        reasons[f"{ready[0]['status']}/{ready[0]['reason']}" if ready else "no status"] += 1
+    return reasons
+
+
 async def case_idle(bench: Bench) -> Figures:
-    """(d) M idle Repositories whose S3 endpoints do not resolve: the operator's RSS and CPU."""
+    """(d) M idle Repositories, healthy (moto), unreachable (DNS) and slow (a silent TCP server):
+    the operator's CPU and RSS over a steady-state window."""
     figures = Figures()
     args = bench.args
     await operator_ready(bench)
-    for fqrn in repo_names(args.repositories):
-        await bench.create_repository(fqrn, endpoint=f"http://{fqrn.split('.')[0]}.s3.invalid:9000")
-    await asyncio.sleep(args.settle)
-    assert bench.operator.process is not None
-    pid = bench.operator.process.pid
-    cpu0, t0, n0 = cpu_seconds(pid), time.monotonic(), len(bench.proxy.records)
-    samples = []
-    while time.monotonic() - t0 < args.window:
-        await asyncio.sleep(1)
-        samples.append(proc_status(pid).get("VmRSS", 0))
-    cpu, elapsed = cpu_seconds(pid) - cpu0, time.monotonic() - t0
-    status = proc_status(pid)
-    figures.add("Repositories (unreachable S3)", args.repositories)
+    plan = idle_mix(args)
+    silent = SilentEndpoint()
+    async with silent:
+        client = simulated.Bucket(bench.s3_url, bench.bucket, "", ACCESS_KEY, SECRET_KEY).client()
+        now = datetime.datetime.now(datetime.UTC)
+        gate = asyncio.Semaphore(args.create_concurrency)
+
+        async def create(fqrn: str, kind: str) -> None:
+            async with gate:
+                if kind == "healthy":
+                    await asyncio.to_thread(simulated.seed_repository,
+                                            SharedClientStore(client, bench.bucket, fqrn), fqrn, now)
+                    await bench.create_repository(fqrn, endpoint=bench.s3_url, seed=False)
+                elif kind == "unreachable":
+                    await bench.create_repository(fqrn, endpoint=f"http://{fqrn.split('.')[0]}.s3.invalid:9000")
+                else:
+                    await bench.create_repository(fqrn, endpoint=silent.url)
+
+        started = time.monotonic()
+        await asyncio.gather(*(create(fqrn, kind) for fqrn, kind in plan))
+        created = time.monotonic() - started
+        figures.add("created (all) in", f"{created:.1f} s ({len(plan) / created:.0f} Repositories/s)")
+        deadline = time.monotonic() + args.timeout
+        reasons = await ready_reasons(bench)
+        while reasons.get("no status") and time.monotonic() < deadline:
+            await asyncio.sleep(5)
+            reasons = await ready_reasons(bench)
+        figures.add("every Repository has a status after", f"{time.monotonic() - started:.0f} s"
+                    + (" (TIMED OUT)" if reasons.get("no status") else ""))
+        await asyncio.sleep(args.settle)
+        assert bench.operator.process is not None
+        pid = bench.operator.process.pid
+        cpu0, t0, n0 = cpu_seconds(pid), time.monotonic(), len(bench.proxy.records)
+        samples = []
+        while time.monotonic() - t0 < args.window:
+            await asyncio.sleep(1)
+            samples.append(proc_status(pid).get("VmRSS", 0))
+        cpu, elapsed = cpu_seconds(pid) - cpu0, time.monotonic() - t0
+        status = proc_status(pid)
+        reasons = await ready_reasons(bench)
+    counts = collections.Counter(kind for _, kind in plan)
+    figures.add("Repositories (healthy / unreachable / slow)",
+                f"{len(plan)} ({counts['healthy']} / {counts['unreachable']} / {counts['slow']})")
     figures.add("window", f"{elapsed:.0f} s after {args.settle:.0f} s settling")
-    figures.add("operator CPU", f"{cpu / elapsed:.2f} cores")
+    figures.add("operator CPU", f"{cpu / elapsed:.3f} cores")
     figures.add("operator RSS now / max in window / peak (VmHWM)",
                 f"{status['VmRSS'] / 1024:.0f} / {max(samples) / 1024:.0f} / {status['VmHWM'] / 1024:.0f} MB")
-    figures.add("API requests/s", f"{(len(bench.proxy.records) - n0) / elapsed:.1f}")
+    figures.add("API requests/s in window", f"{(len(bench.proxy.records) - n0) / elapsed:.1f}")
+    figures.add("Ready status/reason after the window", dict(sorted(reasons.items())))
     return figures
 
 
@@ -498,6 +597,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pod-seconds", type=float, default=0.5, help="how long each publisher pod runs")
     parser.add_argument("--kubelet-poll", type=float, default=0.1, help="the simulated kubelet's poll period")
     parser.add_argument("--window", type=float, default=30.0, help="idle: measuring window (seconds)")
+    parser.add_argument("--mix", default="1,1,1",
+                        help="idle: weights of healthy, unreachable, slow Repositories (0,1,0: unreachable)")
+    parser.add_argument("--create-concurrency", type=int, default=8,
+                        help="idle: Repositories created (and seeded) at once")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds to let the operator settle first")
     parser.add_argument("--timeout", type=float, default=300.0, help="deadline for the Transactions to end")
     parser.add_argument("--reconcile-interval", type=float, default=10.0, help="operator setting")

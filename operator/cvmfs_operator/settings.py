@@ -20,12 +20,16 @@ class Settings:
     namespace: str  # where publisher pods, locks and Secrets live
     publisher_image: str = DEFAULT_PUBLISHER_IMAGE
     reconcile_interval: float = 10.0  # seconds between re-checks of an unfinished Transaction
-    health_interval: float = 60.0  # seconds between Stratum 0 reads per Repository
+    health_interval: float = 60.0  # seconds between Stratum 0 reads per Repository (± 10 %)
+    health_max_interval: float = 600.0  # the longest wait between reads of an unreachable one
+    health_concurrency: int = 8  # Stratum 0 health reads at once (and half as many unreachable)
     whitelist_warning_days: float = 7.0
     s3_timeout: float = 10.0
     stale_lock_seconds: float = 60.0  # a lock whose holder and pods are gone is broken after this
     metrics_port: int = 9100  # 0 disables the Prometheus endpoint
     liveness_port: int = 8080  # 0 disables the liveness endpoint
+    api_qps: float = 50.0  # client-side rate limit of the operator's own API requests; 0: none
+    api_burst: int = 100
     api_server: str | None = None  # explicit API URL (demo, tests); default: in-cluster or KUBECONFIG
     log_format: str = "plain"  # plain | json
 
@@ -48,7 +52,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reconcile_interval", "CVMFS_OPERATOR_RECONCILE_INTERVAL",
             "seconds between re-checks of an unfinished Transaction (at least 0.1)"),
     Setting("health_interval", "CVMFS_OPERATOR_HEALTH_INTERVAL",
-            "seconds between Stratum 0 health reads (manifest, whitelist) per Repository (at least 0.1)"),
+            "seconds between Stratum 0 health reads (manifest, whitelist) per Repository, ± 10 % "
+            "(at least 0.1)"),
+    Setting("health_max_interval", "CVMFS_OPERATOR_HEALTH_MAX_INTERVAL",
+            "a Repository whose Stratum 0 does not answer is read ever less often (the interval "
+            "doubling per failure), at least every this many seconds"),
+    Setting("health_concurrency", "CVMFS_OPERATOR_HEALTH_CONCURRENCY",
+            "Stratum 0 health reads at once (threads); Repositories whose endpoint did not answer "
+            "get half as many more, so they never delay the others"),
     Setting("whitelist_warning_days", "CVMFS_OPERATOR_WHITELIST_WARNING_DAYS",
             "raise the Repository condition WhitelistExpiringSoon this many days before expiry"),
     Setting("s3_timeout", "CVMFS_OPERATOR_S3_TIMEOUT",
@@ -59,6 +70,11 @@ SETTINGS: tuple[Setting, ...] = (
             "port of the Prometheus /metrics endpoint; 0 disables it"),
     Setting("liveness_port", "CVMFS_OPERATOR_LIVENESS_PORT",
             "port of kopf's liveness endpoint /healthz; 0 disables it"),
+    Setting("api_qps", "CVMFS_OPERATOR_API_QPS",
+            "client-side rate limit of the operator's Kubernetes API requests, per second (token "
+            "bucket, as client-go's QPS); 0 disables it"),
+    Setting("api_burst", "CVMFS_OPERATOR_API_BURST",
+            "requests allowed at once above the rate limit (the token bucket's size, as client-go's Burst)"),
     Setting("api_server", "CVMFS_OPERATOR_API_SERVER",
             "explicit Kubernetes API URL (demo, tests); unset: in-cluster service account, else KUBECONFIG"),
     Setting("log_format", "CVMFS_OPERATOR_LOG_FORMAT", "plain or json"),
@@ -122,11 +138,15 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         publisher_image=env.get(ENV["publisher_image"]) or DEFAULT_PUBLISHER_IMAGE,
         reconcile_interval=_number(env, "reconcile_interval", 10.0, minimum=0.1),
         health_interval=_number(env, "health_interval", 60.0, minimum=0.1),
+        health_max_interval=_number(env, "health_max_interval", 600.0, minimum=0.1),
+        health_concurrency=int(_number(env, "health_concurrency", 8, minimum=1)),
         whitelist_warning_days=_number(env, "whitelist_warning_days", 7.0, minimum=0),
         s3_timeout=_number(env, "s3_timeout", 10.0, minimum=0.1),
         stale_lock_seconds=_number(env, "stale_lock_seconds", 60.0, minimum=1.0),
         metrics_port=int(_number(env, "metrics_port", 9100, minimum=0)),
         liveness_port=int(_number(env, "liveness_port", 8080, minimum=0)),
+        api_qps=_number(env, "api_qps", 50.0, minimum=0),
+        api_burst=int(_number(env, "api_burst", 100, minimum=1)),
         api_server=env.get(ENV["api_server"]) or None,
         log_format=log_format,
     )

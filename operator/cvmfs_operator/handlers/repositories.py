@@ -1,13 +1,17 @@
-"""kopf wiring for Repositories: a health timer that reads the Stratum 0 and writes status.
+"""kopf wiring for Repositories: the health loop reads each Stratum 0 and writes status.
 
-Each Repository has its own timer; the S3 reads are bounded by short timeouts, so an unreachable
-Stratum 0 delays only its own Repository's status, never another's, and never the Transactions.
+kopf reports Repository events to the health loop (handlers/health_loop.py), which reads each
+Repository's Stratum 0 on its own jittered schedule with a bounded number of threads, backs off
+from endpoints that do not answer, and once per interval sweeps every Repository's publisher
+pods with a single list. The status is written only when it changed.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import kopf
@@ -23,6 +27,7 @@ from cvmfs_operator.api.types import (
 )
 from cvmfs_operator.clients.errors import KubeError
 from cvmfs_operator.handlers import stratum0_access
+from cvmfs_operator.handlers.health_loop import HealthLoop
 from cvmfs_operator.handlers.metrics import summarize_pods
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.handlers.transactions import INDEX
@@ -32,6 +37,8 @@ from cvmfs_operator.render import names
 from cvmfs_operator.stratum0 import InvalidConfiguration, Observation, Stratum0Error, assess_health, observe
 from cvmfs_operator.stratum0.whitelist import Whitelist
 
+LOG = logging.getLogger(__name__)
+
 
 def _ready(conditions: Sequence[Condition]) -> tuple[str, str, str] | None:
     for condition in conditions:
@@ -40,55 +47,105 @@ def _ready(conditions: Sequence[Condition]) -> tuple[str, str, str] | None:
     return None
 
 
+class _Context:
+    """What kopf hands over at start-up: its settings (for object loggers) and the queue index."""
+
+    settings: kopf.OperatorSettings | None = None
+    index: Any = None
+
+    def logger(self, repo: Repository) -> Logger:
+        if self.settings is None:
+            return LOG
+        return kopf.LocalObjectLogger(body=cast(Any, repo), settings=self.settings)
+
+
 def register(registry: kopf.OperatorRegistry, rt: Runtime,
-             readers: stratum0_access.ReaderFactory = stratum0_access.reader_for) -> None:
-    @kopf.timer(GROUP, VERSION, REPOSITORY_PLURAL, registry=registry, id="health",
-                interval=rt.settings.health_interval, initial_delay=0.0, sharp=False)
-    def health(name: str, body: kopf.Body, meta: kopf.Meta, status: kopf.Status, logger: Logger,
-               **kwargs: Any) -> None:
-        """Read manifest and whitelist; write revision, expiry, queue length and conditions."""
-        repo = cast(Repository, dict(body))
-        observation: Observation | Stratum0Error
-        errors = validation.repository_errors(repo)
-        if errors:
-            observation = InvalidConfiguration(f"the Repository is invalid: {'; '.join(errors)}")
+             readers: stratum0_access.ReaderFactory = stratum0_access.reader_for) -> HealthLoop:
+    context = _Context()
+    loop = HealthLoop(lambda repo: check_health(rt, readers, repo, context),
+                      lambda repos: sweep(rt, repos, context),
+                      interval=rt.settings.health_interval, max_interval=rt.settings.health_max_interval,
+                      threads=rt.settings.health_concurrency)
+
+    @kopf.on.startup(registry=registry, id="health-loop")
+    async def start_health(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
+        context.settings, context.index = settings, kwargs.get(INDEX)
+        loop.start()
+
+    @kopf.on.cleanup(registry=registry, id="stop-health-loop")
+    async def stop_health(**_: Any) -> None:
+        await loop.stop()
+
+    @kopf.on.event(GROUP, VERSION, REPOSITORY_PLURAL, registry=registry, id="health")
+    async def seen(name: str, body: kopf.Body, event: kopf.RawEvent, **_: Any) -> None:
+        """Every Repository kopf sees is read on the health loop's schedule; a deleted one is not."""
+        if event.get("type") == "DELETED" or body.metadata.get("deletionTimestamp"):
+            loop.forget(name)
         else:
-            try:
-                observation = observe(readers(rt, repo))
-            except Stratum0Error as error:
-                observation = error
-            except KubeError as error:
-                observation = InvalidConfiguration(f"cannot read the S3 credentials: {error}")
-        previous = list(status.get("conditions") or [])
-        new = assess_health(
-            observation, now=datetime.datetime.now(datetime.UTC), fqrn=name, previous=previous,
-            warn_before=datetime.timedelta(days=rt.settings.whitelist_warning_days),
-            observed_generation=meta.get("generation"), reflog_mismatch=reflog.unacknowledged(repo))
-        entries: Sequence[QueueEntry] = list(kwargs[INDEX].get(name, []))
-        active = status.get("activeTransaction") or {}
-        waiting = queue_length(entries, active.get("uid"))
-        patch: dict[str, Any] = dict(new)
-        patch["queueLength"] = waiting
-        if meta.get("generation") is not None:
-            patch["observedGeneration"] = meta.get("generation")
-        rt.metrics.queue_length.labels(name).set(waiting)
-        rt.metrics.queue(name, entries, active.get("uid"))
-        _record_health(rt, name, observation, new)
-        try:
-            rt.kube.patch_repository_status(name, patch)
-        except KubeError as error:
-            raise kopf.TemporaryError(str(error), delay=rt.settings.health_interval) from None
-        _sweep_orphans(rt, repo, logger)
-        before, after = _ready(previous), _ready(new.get("conditions", []))
-        if after is not None and (before is None or before[:2] != after[:2]):
-            (logger.info if after[0] == "True" else logger.warning)("Ready=%s %s: %s", *after)
-            rt.kube.post_event(repo, "Normal" if after[0] == "True" else "Warning", after[1], after[2])
+            loop.seen(name, cast(Repository, dict(body)))
 
     @kopf.on.delete(GROUP, VERSION, REPOSITORY_PLURAL, registry=registry, id="forget-metrics", optional=True)
     def forget_metrics(name: str, **_: Any) -> None:
         """Drop a deleted Repository's gauges (no finalizer: a missed deletion only keeps them
         until the operator restarts)."""
         rt.metrics.forget_repository(name)
+
+    return loop
+
+
+def check_health(rt: Runtime, readers: stratum0_access.ReaderFactory, repo: Repository,
+                 context: _Context) -> bool:
+    """Read manifest and whitelist; write revision, expiry, queue length and conditions when they
+    changed. Returns whether the Stratum 0 answered (False: unreachable, read less often)."""
+    name = repo["metadata"]["name"]
+    meta = repo["metadata"]
+    status = cast(Mapping[str, Any], repo.get("status") or {})
+    observation: Observation | Stratum0Error
+    errors = validation.repository_errors(repo)
+    if errors:
+        observation = InvalidConfiguration(f"the Repository is invalid: {'; '.join(errors)}")
+    else:
+        try:
+            observation = observe(readers(rt, repo))
+        except Stratum0Error as error:
+            observation = error
+        except KubeError as error:
+            observation = InvalidConfiguration(f"cannot read the S3 credentials: {error}")
+    if isinstance(observation, Observation):
+        for part in (observation.manifest, observation.whitelist):
+            if isinstance(part, Stratum0Error):
+                stratum0_access.refused(rt, repo, part)
+    previous = list(status.get("conditions") or [])
+    new = assess_health(
+        observation, now=datetime.datetime.now(datetime.UTC), fqrn=name, previous=previous,
+        warn_before=datetime.timedelta(days=rt.settings.whitelist_warning_days),
+        observed_generation=meta.get("generation"), reflog_mismatch=reflog.unacknowledged(repo))
+    entries: Sequence[QueueEntry] = list(context.index.get(name, [])) if context.index is not None else []
+    active = status.get("activeTransaction") or {}
+    waiting = queue_length(entries, active.get("uid"))
+    patch: dict[str, Any] = dict(new)
+    patch["queueLength"] = waiting
+    if meta.get("generation") is not None:
+        patch["observedGeneration"] = meta.get("generation")
+    rt.metrics.queue_length.labels(name).set(waiting)
+    rt.metrics.queue(name, entries, active.get("uid"))
+    _record_health(rt, name, observation, new)
+    if any(status.get(key) != value for key, value in patch.items()):
+        try:
+            rt.kube.patch_repository_status(name, patch)
+        except KubeError as error:
+            context.logger(repo).warning("Could not write the Repository status: %s", error)
+            return _answered(new)
+    before, after = _ready(previous), _ready(new.get("conditions", []))
+    if after is not None and (before is None or before[:2] != after[:2]):
+        logger = context.logger(repo)
+        (logger.info if after[0] == "True" else logger.warning)("Ready=%s %s: %s", *after)
+        rt.kube.post_event(repo, "Normal" if after[0] == "True" else "Warning", after[1], after[2])
+    return _answered(new)
+
+
+def _answered(status: RepositoryStatus) -> bool:
+    return not any(c["type"] == "Unreachable" and c["status"] == "True" for c in status.get("conditions", []))
 
 
 def _record_health(rt: Runtime, fqrn: str, observation: Observation | Stratum0Error,
@@ -101,13 +158,29 @@ def _record_health(rt: Runtime, fqrn: str, observation: Observation | Stratum0Er
         revision=status.get("revision"))
 
 
-def _sweep_orphans(rt: Runtime, repo: Repository, logger: Logger) -> None:
+def sweep(rt: Runtime, repos: Mapping[str, Repository], context: _Context) -> None:
+    """Publisher pod gauges for every Repository, and orphaned pods stopped, from one list."""
+    try:
+        pods = rt.kube.list_pods(rt.settings.namespace, {names.LABEL_COMPONENT: "publisher"})
+    except KubeError as error:
+        LOG.warning("Could not look for orphaned publisher pods: %s", error)
+        return
+    by_label: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for pod in pods:
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        by_label[labels.get(names.LABEL_REPOSITORY, "")].append(pod)
+    now = datetime.datetime.now(datetime.UTC)
+    for fqrn, repo in repos.items():
+        mine = by_label.get(names.label_value(fqrn), [])
+        rt.metrics.publisher_pods(fqrn, summarize_pods(mine, now))
+        if mine or (repo.get("status") or {}).get("activeTransaction"):
+            _sweep_orphans(rt, repo, mine, context.logger(repo))
+
+
+def _sweep_orphans(rt: Runtime, repo: Repository, pods: list[dict[str, Any]], logger: Logger) -> None:
     """Stop publisher pods whose Transaction is gone; forget such an active Transaction."""
     fqrn = repo["metadata"]["name"]
     try:
-        pods = rt.kube.list_pods(rt.settings.namespace, {
-            names.LABEL_COMPONENT: "publisher", names.LABEL_REPOSITORY: names.label_value(fqrn)})
-        rt.metrics.publisher_pods(fqrn, summarize_pods(pods, datetime.datetime.now(datetime.UTC)))
         current: dict[tuple[str, str], str | None] = {}
         active = (repo.get("status") or {}).get("activeTransaction")
         refs = [o[:2] for o in map(orphans.owner, pods) if o is not None]

@@ -10,6 +10,7 @@ from typing import Any
 
 from cvmfs_operator.clients.kube import KubeClient
 from cvmfs_operator.handlers.metrics import Metrics
+from cvmfs_operator.handlers.secrets import SecretCache
 from cvmfs_operator.settings import Settings
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]  # what kopf hands to handlers
@@ -60,3 +61,4 @@ class Runtime:
     kube: KubeClient
     metrics: Metrics = field(default_factory=Metrics)
     wakeups: Wakeups = field(default_factory=Wakeups)
+    secrets: SecretCache = field(default_factory=SecretCache)

@@ -1,8 +1,11 @@
 """Read a Repository's Stratum 0 (S3 or HTTP) with the credentials from its Secret.
 
 The operator's view of a repository comes from the repository itself: this is where the handlers
-meet the :mod:`cvmfs_operator.stratum0` readers. Credentials are read from the Secret each time
-(so rotated keys take effect) and never logged.
+meet the :mod:`cvmfs_operator.stratum0` readers. Credentials are never logged. A Secret is read
+at most once per ``secrets.SECRET_MAX_AGE`` (thousands of Repositories' health reads would otherwise GET
+their Secrets every interval) and again at once after S3 refused its keys or they could not be
+decoded, so rotated keys take effect as soon as the old ones stop working. Clients come from the
+shared pool (:mod:`cvmfs_operator.stratum0.s3_clients`): building a reader builds no client.
 """
 
 from __future__ import annotations
@@ -17,7 +20,14 @@ from cvmfs_operator.clients.errors import KubeError
 from cvmfs_operator.handlers.runtime import Runtime
 from cvmfs_operator.reconcile.observed import Stratum0View
 from cvmfs_operator.render.transaction import effective_tag
-from cvmfs_operator.stratum0 import HttpReader, InvalidConfiguration, S3Reader, Stratum0Error, Stratum0Reader
+from cvmfs_operator.stratum0 import (
+    AccessDenied,
+    HttpReader,
+    InvalidConfiguration,
+    S3Reader,
+    Stratum0Error,
+    Stratum0Reader,
+)
 from cvmfs_operator.stratum0.s3_reader import Timeouts
 
 
@@ -40,12 +50,23 @@ def reader_for(rt: Runtime, repo: Repository) -> Stratum0Reader:
     timeouts = Timeouts(connect=rt.settings.s3_timeout / 2, read=rt.settings.s3_timeout)
     if "s3" in stratum0:
         secret = stratum0["s3"]["credentialsSecretRef"]["name"]
-        data = rt.kube.read_secret(rt.settings.namespace, secret)
-        return S3Reader.from_spec(
-            fqrn, stratum0["s3"], timeouts=timeouts,
-            access_key=_decode(data, contract.S3_ACCESS_KEY_FILE, secret),
-            secret_key=_decode(data, contract.S3_SECRET_KEY_FILE, secret))
+        data = rt.secrets.read(rt.kube, rt.settings.namespace, secret)
+        try:
+            return S3Reader.from_spec(
+                fqrn, stratum0["s3"], timeouts=timeouts,
+                access_key=_decode(data, contract.S3_ACCESS_KEY_FILE, secret),
+                secret_key=_decode(data, contract.S3_SECRET_KEY_FILE, secret))
+        except InvalidConfiguration:
+            rt.secrets.forget(rt.settings.namespace, secret)
+            raise
     return HttpReader(stratum0["url"], timeout=rt.settings.s3_timeout)
+
+
+def refused(rt: Runtime, repo: Repository, error: Stratum0Error) -> None:
+    """After S3 refused the keys: read the Repository's Secret afresh next time (rotated keys)."""
+    s3 = repo["spec"]["stratum0"].get("s3")
+    if isinstance(error, AccessDenied) and s3 is not None:
+        rt.secrets.forget(rt.settings.namespace, s3["credentialsSecretRef"]["name"])
 
 
 def read_for_transaction(rt: Runtime, txn: Transaction, repo: Repository | None,
@@ -63,6 +84,7 @@ def read_for_transaction(rt: Runtime, txn: Transaction, repo: Repository | None,
         bucket_reflog = reader.reflog_checksum(manifest.hash_algorithm) if reflog else None
     except Stratum0Error as error:
         rt.metrics.api_errors.labels("stratum0").inc()
+        refused(rt, repo, error)
         return Stratum0View(error=str(error))
     except KubeError as error:
         return Stratum0View(error=f"cannot read the S3 credentials: {error}")

@@ -6,19 +6,18 @@ Objects are at ``<prefix>/<name>`` in the bucket; the prefix is the ``<alias>`` 
 (``http://bucket.host/key``, the cvmfs default).
 
 The client is built for a health probe: short connect/read timeouts and at most two attempts, so
-a dead endpoint fails within seconds. botocore errors are translated into :mod:`errors` classes
-here; the secret key never appears in a message (it is also scrubbed from server-supplied text).
+a dead endpoint fails within seconds; it comes from a shared, bounded pool
+(:mod:`~cvmfs_operator.stratum0.s3_clients`), so building a reader costs no client. botocore
+errors are translated into :mod:`errors` classes here; the secret key never appears in a message
+(it is also scrubbed from server-supplied text).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import boto3
 import botocore.exceptions
-from botocore import UNSIGNED
-from botocore.config import Config
 
 from cvmfs_operator.api.types import S3Spec
 from cvmfs_operator.stratum0.errors import (
@@ -31,11 +30,10 @@ from cvmfs_operator.stratum0.errors import (
     Unreachable,
 )
 from cvmfs_operator.stratum0.reader import ObjectReader
+from cvmfs_operator.stratum0.s3_clients import Addressing, ClientKey, ClientPool, shared_pool
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-Addressing = Literal["path", "virtual"]
 
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _BUCKET_CODES = frozenset({"NoSuchBucket"})
@@ -55,42 +53,35 @@ class S3Reader(ObjectReader):
     """A :class:`~cvmfs_operator.stratum0.reader.Stratum0Reader` over the S3 API.
 
     Without ``access_key`` the requests are unsigned (anonymous, for public buckets).
-    ``proxy`` is an HTTP(S) proxy URL for the endpoint, if the site needs one.
+    ``proxy`` is an HTTP(S) proxy URL for the endpoint, if the site needs one. ``clients`` is
+    the pool the client comes from (default: the process's shared pool).
     """
 
     def __init__(self, *, endpoint: str, bucket: str, prefix: str, region: str = "us-east-1",
                  addressing: Addressing = "path", access_key: str | None = None,
                  secret_key: str | None = None, timeouts: Timeouts = Timeouts(),
-                 proxy: str | None = None) -> None:
+                 proxy: str | None = None, clients: ClientPool | None = None) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.addressing = addressing
         self._secret = secret_key or ""
-        config = Config(
-            region_name=region,
-            connect_timeout=timeouts.connect,
-            read_timeout=timeouts.read,
-            retries={"total_max_attempts": max(1, timeouts.attempts), "mode": "standard"},
-            s3={"addressing_style": addressing},
-            proxies={"http": proxy, "https": proxy} if proxy else None,
-            signature_version=UNSIGNED if access_key is None else None,
-        )
+        key = ClientKey(endpoint=self.endpoint, region=region, addressing=addressing,
+                        access_key=access_key, secret_key=secret_key, connect_timeout=timeouts.connect,
+                        read_timeout=timeouts.read, attempts=timeouts.attempts, proxy=proxy)
         try:
-            self._client: S3Client = boto3.session.Session().client(
-                "s3", endpoint_url=self.endpoint, aws_access_key_id=access_key,
-                aws_secret_access_key=secret_key, config=config)
+            self._client: S3Client = (clients if clients is not None else shared_pool()).client(key)
         except ValueError as error:  # botocore rejects a malformed endpoint URL
             raise InvalidConfiguration(f"invalid S3 endpoint {self.endpoint!r}: "
                                        f"{self._scrub(str(error))}") from None
 
     @classmethod
     def from_spec(cls, fqrn: str, spec: S3Spec, *, access_key: str | None, secret_key: str | None,
-                  timeouts: Timeouts = Timeouts()) -> S3Reader:
+                  timeouts: Timeouts = Timeouts(), clients: ClientPool | None = None) -> S3Reader:
         """A reader for a Repository's ``spec.stratum0.s3``; the prefix defaults to the FQRN."""
         return cls(endpoint=spec["endpoint"], bucket=spec["bucket"], prefix=spec.get("prefix") or fqrn,
                    region=spec.get("region") or "us-east-1", addressing=spec.get("addressing", "path"),
-                   access_key=access_key, secret_key=secret_key, timeouts=timeouts)
+                   access_key=access_key, secret_key=secret_key, timeouts=timeouts, clients=clients)
 
     def __repr__(self) -> str:
         return (f"S3Reader(endpoint={self.endpoint!r}, bucket={self.bucket!r}, prefix={self.prefix!r}, "
