@@ -25,6 +25,7 @@ from cvmfs_operator.api.types import (
     Repository,
     Transaction,
 )
+from cvmfs_operator.clients import ratelimit
 from cvmfs_operator.clients.errors import AlreadyExists, ApiUnavailable, Forbidden, KubeError, NotFound
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -34,8 +35,10 @@ TIMEOUT = (5.0, 30.0)  # connect, read
 POOL_SIZE = 64  # connections kept to the API server: one per concurrent step thread, and watches
 
 
-def make_api_client(api_server: str | None) -> kubernetes.client.ApiClient:
-    """An API client for an explicit server URL, else in-cluster config, else KUBECONFIG."""
+def make_api_client(api_server: str | None, rate_limit: ratelimit.TokenBucket | None = None,
+                    ) -> kubernetes.client.ApiClient:
+    """An API client for an explicit server URL, else in-cluster config, else KUBECONFIG; with
+    ``rate_limit``, every request it makes takes a token first (clients/ratelimit.py)."""
     configuration = kubernetes.client.Configuration()
     if api_server:
         configuration.host = api_server
@@ -46,7 +49,10 @@ def make_api_client(api_server: str | None) -> kubernetes.client.ApiClient:
             kubernetes.config.load_kube_config(client_configuration=configuration)
     # The default (5 per core) makes concurrent steps open and discard a connection per request.
     configuration.connection_pool_maxsize = POOL_SIZE
-    return kubernetes.client.ApiClient(configuration)
+    api_client = kubernetes.client.ApiClient(configuration)
+    if rate_limit is not None:
+        ratelimit.install(api_client, rate_limit)
+    return api_client
 
 
 def _translate(exc: ApiException, what: str) -> KubeError:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from cvmfs_operator.clients import ratelimit
 from cvmfs_operator.clients.kube import KubeClient, make_api_client
 from cvmfs_operator.handlers.runtime import Runtime
 from cvmfs_operator.settings import Settings
 
 
 def make_runtime(settings: Settings) -> Runtime:
-    return Runtime(settings=settings, kube=KubeClient(make_api_client(settings.api_server)))
+    limit = ratelimit.from_settings(settings.api_qps, settings.api_burst)  # every request of the API client
+    return Runtime(settings=settings, kube=KubeClient(make_api_client(settings.api_server, limit)))
