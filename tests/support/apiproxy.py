@@ -26,7 +26,7 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,6 +200,9 @@ class ApiProxy:
         self.faults = faults or Faults()
         self.impersonate = impersonate  # e.g. system:serviceaccount:<ns>:<name> on a real cluster
         self.records: list[Record] = []  # one per request, appended when its response starts
+        # Called with each record as it is appended, before the response goes back (e.g. to kill
+        # the operator right after the API server accepted a given write: tests/support/killer.py).
+        self.listeners: list[Callable[[Record], None]] = []
         self.cuts: list[Record] = []  # watch streams cut (when they were cut)
         self.open_watches = 0
         self._runner: web.ServerRunner | None = None
@@ -250,12 +253,17 @@ class ApiProxy:
 
     # Serving
 
+    def _record(self, record: Record) -> None:
+        self.records.append(record)
+        for listener in list(self.listeners):
+            listener(record)
+
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.time()
         info = request_info(request.method, request.path, dict(request.query))
         status = self.faults.choose(info)
         if status is not None:
-            self.records.append(Record(started, info, status, fault=str(status)))
+            self._record(Record(started, info, status, fault=str(status)))
             return _fault_response(status, info, self.faults.retry_after)
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
@@ -267,7 +275,7 @@ class ApiProxy:
         try:
             upstream = await self._session.request(request.method, url, headers=headers, data=body or None)
         except (aiohttp.ClientError, OSError) as exc:
-            self.records.append(Record(started, info, 0, duration=time.time() - started))
+            self._record(Record(started, info, 0, duration=time.time() - started))
             return web.Response(status=502, text=f"proxy: upstream unreachable: {type(exc).__name__}")
         keep = body if info.verb in WRITE_VERBS else b""
         async with upstream:
@@ -275,8 +283,8 @@ class ApiProxy:
             streamed = info.watch or "content-length" not in {k.lower() for k in upstream.headers}
             if not streamed:
                 payload = await upstream.read()
-                self.records.append(Record(started, info, upstream.status, duration=time.time() - started,
-                                           body=keep))
+                self._record(Record(started, info, upstream.status, duration=time.time() - started,
+                                    body=keep))
                 return web.Response(status=upstream.status, headers=out_headers, body=payload)
             return await self._stream(request, upstream, out_headers, started, info)
 
@@ -288,7 +296,7 @@ class ApiProxy:
         delay = self.faults.cut_delay() if info.watch else None  # a followed log is never cut
         cut_at = None if delay is None else time.monotonic() + delay
         fault = ""
-        self.records.append(Record(started, info, upstream.status, duration=time.time() - started))
+        self._record(Record(started, info, upstream.status, duration=time.time() - started))
         self.open_watches += info.watch
         try:
             while True:

@@ -165,3 +165,58 @@ def check(*, records: Iterable[Record], kube: KubeClient, operator_namespace: st
     inv.orphan_leases = [item["metadata"]["name"] for item in leases.get("items", [])
                          if item["metadata"]["name"].startswith("cvmfs-lock-")]
     return inv
+
+
+# Two operators at once (tests/integration/operator/test_two_replicas.py): both may record the same
+# result, which is duplicate work; recording two different results is a violation.
+
+CLOCK_FIELDS = frozenset({"completionTime", "duration", "timeline"})  # differ with the writer's clock
+
+
+def final_writes(records: Iterable[Record]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The final statuses written to each Transaction (writes the API server accepted), in order."""
+    found: dict[tuple[str, str], list[dict[str, Any]]] = collections.defaultdict(list)
+    for r in sorted(accepted(records), key=lambda r: r.started):
+        if r.info.verb == "patch" and r.info.full_resource == "transactions/status":
+            status = _body(r).get("status") or {}
+            if status.get("phase") in FINAL:
+                found[(r.info.namespace, r.info.name)].append(dict(status))
+    return found
+
+
+def final_content(status: Mapping[str, Any]) -> str:
+    """A final status without what only the writer's clock decides (times, durations, condition
+    transition times): two writers recording the same result give the same text."""
+    content = {k: v for k, v in status.items() if k not in CLOCK_FIELDS and k != "conditions"}
+    content["conditions"] = sorted((c.get("type"), c.get("status"), c.get("reason"), c.get("message"))
+                                   for c in status.get("conditions") or [])
+    return json.dumps(content, sort_keys=True, default=str)
+
+
+def conflicting_finals(records: Iterable[Record]) -> list[str]:
+    """Transactions whose final status was written more than once with different content."""
+    found = []
+    for (namespace, name), statuses in final_writes(records).items():
+        contents = {final_content(s) for s in statuses}
+        if len(contents) > 1:
+            summary = [f"{s.get('phase')}/{s.get('reason')} rev {s.get('revisionAfter')}" for s in statuses]
+            found.append(f"{namespace}/{name}: {summary}")
+    return found
+
+
+def repeated_finals(records: Iterable[Record]) -> int:
+    """Final statuses written again with the same content (duplicate work, not a violation)."""
+    return sum(len(statuses) - len({final_content(s) for s in statuses})
+               for statuses in final_writes(records).values())
+
+
+def events(records: Iterable[Record]) -> collections.Counter[tuple[str, str, str, str]]:
+    """Events the API server accepted, by (namespace, involved object, reason, message)."""
+    found: collections.Counter[tuple[str, str, str, str]] = collections.Counter()
+    for r in accepted(records):
+        if r.info.verb == "create" and r.info.resource == "events" and not r.info.group:
+            body = _body(r)
+            involved = body.get("involvedObject") or {}
+            found[(str(involved.get("namespace") or r.info.namespace), str(involved.get("name", "")),
+                   str(body.get("reason", "")), str(body.get("message", "")))] += 1
+    return found
