@@ -3,7 +3,8 @@
 kopf reports Repository events to the health loop (handlers/health_loop.py), which reads each
 Repository's Stratum 0 on its own jittered schedule with a bounded number of threads, backs off
 from endpoints that do not answer, and once per interval sweeps every Repository's publisher
-pods with a single list. The status is written only when it changed.
+pods with a single list. The status is written only when it changed. An endpoint that did not
+answer is not tried again for one interval by the other Repositories on it (stratum0/endpoints.py).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from cvmfs_operator.reconcile import orphans, reflog
 from cvmfs_operator.reconcile.observed import QueueEntry, queue_length
 from cvmfs_operator.render import names
 from cvmfs_operator.stratum0 import InvalidConfiguration, Observation, Stratum0Error, assess_health, observe
+from cvmfs_operator.stratum0.endpoints import UnansweredEndpoints
 from cvmfs_operator.stratum0.whitelist import Whitelist
 
 LOG = logging.getLogger(__name__)
@@ -48,10 +50,13 @@ def _ready(conditions: Sequence[Condition]) -> tuple[str, str, str] | None:
 
 
 class _Context:
-    """What kopf hands over at start-up: its settings (for object loggers) and the queue index."""
+    """What kopf hands over at start-up (its settings, for object loggers; the queue index), and
+    the endpoints that did not answer lately."""
 
-    settings: kopf.OperatorSettings | None = None
-    index: Any = None
+    def __init__(self, endpoints: UnansweredEndpoints) -> None:
+        self.endpoints = endpoints
+        self.settings: kopf.OperatorSettings | None = None
+        self.index: Any = None
 
     def logger(self, repo: Repository) -> Logger:
         if self.settings is None:
@@ -61,7 +66,7 @@ class _Context:
 
 def register(registry: kopf.OperatorRegistry, rt: Runtime,
              readers: stratum0_access.ReaderFactory = stratum0_access.reader_for) -> HealthLoop:
-    context = _Context()
+    context = _Context(UnansweredEndpoints(hold=rt.settings.health_interval))
     loop = HealthLoop(lambda repo: check_health(rt, readers, repo, context),
                       lambda repos: sweep(rt, repos, context),
                       interval=rt.settings.health_interval, max_interval=rt.settings.health_max_interval,
@@ -106,7 +111,8 @@ def check_health(rt: Runtime, readers: stratum0_access.ReaderFactory, repo: Repo
         observation = InvalidConfiguration(f"the Repository is invalid: {'; '.join(errors)}")
     else:
         try:
-            observation = observe(readers(rt, repo))
+            observation = context.endpoints.observe(stratum0_access.endpoint_of(repo),
+                                                    lambda: observe(readers(rt, repo)))
         except Stratum0Error as error:
             observation = error
         except KubeError as error:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import urllib.parse
 from collections.abc import Callable
 
 from cvmfs_operator.api import contract
@@ -47,7 +48,8 @@ def reader_for(rt: Runtime, repo: Repository) -> Stratum0Reader:
     """A reader for the repository; raises Stratum0Error or KubeError naming what is wrong."""
     fqrn = repo["metadata"]["name"]
     stratum0 = repo["spec"]["stratum0"]
-    timeouts = Timeouts(connect=rt.settings.s3_timeout / 2, read=rt.settings.s3_timeout)
+    # One attempt: a read that times out is tried again on the next look, not within this one.
+    timeouts = Timeouts(connect=rt.settings.s3_timeout / 2, read=rt.settings.s3_timeout, attempts=1)
     if "s3" in stratum0:
         secret = stratum0["s3"]["credentialsSecretRef"]["name"]
         data = rt.secrets.read(rt.kube, rt.settings.namespace, secret)
@@ -60,6 +62,17 @@ def reader_for(rt: Runtime, repo: Repository) -> Stratum0Reader:
             rt.secrets.forget(rt.settings.namespace, secret)
             raise
     return HttpReader(stratum0["url"], timeout=rt.settings.s3_timeout)
+
+
+def endpoint_of(repo: Repository) -> str:
+    """The Stratum 0 endpoint a Repository is read from (its S3 endpoint, else its URL's scheme,
+    host and port): Repositories on one endpoint share its reachability."""
+    stratum0 = repo["spec"]["stratum0"]
+    if "s3" in stratum0:
+        return stratum0["s3"]["endpoint"].rstrip("/")
+    parts = urllib.parse.urlsplit(stratum0["url"])
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
 
 
 def refused(rt: Runtime, repo: Repository, error: Stratum0Error) -> None:
