@@ -20,6 +20,10 @@ double is as dangerous as the real tool, so tests can prove with marker files wh
   next ``.cvmfspublished``;
 * ``ingest -t TAR -b DIR <fqrn>`` (argument loop of cvmfs_server_ingest.sh) = transaction + unpack
   + the publish steps without a tag name (auto-tag), abort on failure.
+* ``tag``, ``rollback`` (:mod:`tests.support.cvmfs_maintenance_double`), ``resign``, ``gc``,
+  ``check`` (:mod:`tests.support.cvmfs_admin_double`) and ``mkfs`` for S3
+  (:mod:`tests.support.cvmfs_mkfs_double`), each with its script's checks, messages and command
+  strings.
 
 The shell is ``CVMFS_DOUBLE_SHELL`` (default ``/bin/sh``), see :mod:`tests.support.cvmfs_shell`.
 Knobs: ``CVMFS_DOUBLE_FAIL=verb[,verb]`` exits 1 at the start of those verbs;
@@ -37,7 +41,13 @@ import sys
 import tarfile
 from typing import Any
 
-from tests.support import cvmfs_publish_double, cvmfs_shell
+from tests.support import (
+    cvmfs_admin_double,
+    cvmfs_maintenance_double,
+    cvmfs_mkfs_double,
+    cvmfs_publish_double,
+    cvmfs_shell,
+)
 from tests.support.cvmfs_repo_double import Repo
 from tests.support.cvmfs_server_publish_double import Died, Options, Publish, publish, repository_names
 from tests.support.cvmfs_storage_double import Failure, log_path, manifest_fields, read_tags, reflog_bytes
@@ -85,7 +95,11 @@ def ingest(args: list[str]) -> None:
 
 
 VERBS = {"mount": mount, "transaction": cvmfs_publish_double.transaction, "publish": publish,
-         "abort": cvmfs_publish_double.abort, "ingest": ingest}
+         "abort": cvmfs_publish_double.abort, "ingest": ingest,
+         # repository maintenance: tests/support/cvmfs_{maintenance,admin,mkfs}_double.py
+         "tag": cvmfs_maintenance_double.tag, "rollback": cvmfs_maintenance_double.rollback,
+         "resign": cvmfs_admin_double.resign, "gc": cvmfs_admin_double.gc, "check": cvmfs_admin_double.check,
+         "mkfs": cvmfs_mkfs_double.mkfs}
 
 
 def dispatch(verb: str, args: list[str]) -> None:

@@ -15,7 +15,8 @@ where the double does what cvmfs does; where it does not, the message says so.
   gateway upstream (``gw,…``) it stops after the checks: the tag name ``-D`` and description ``-J``
   it received are in the log, and the double does not emulate the gateway commit.
 - ``tag_edit`` (swissknife_history.cc ``CommandEditTag::Main``, ``RemoveTags``, ``AddNewTag``,
-  ``ManipulateTag``, ``CommandTag::UpdateUndoTags``): removes ``-d``, adds ``-a`` with description
+  ``ManipulateTag``, ``MoveTag``, ``CommandTag::UpdateUndoTags``): removes ``-d``, adds ``-a`` (at the
+  head, or at the root catalog ``-h``; an existing tag only moves with ``-h``) with description
   ``-D`` (stored exactly as received), moves ``trunk``/``trunk-previous`` with ``-x``, uploads the
   new tag database and records its hash in the manifest ``-m``.
 - ``sign`` (swissknife_sign.cc, signing_tool.cc ``SigningTool::Run``, server_tool_impl.h
@@ -158,9 +159,12 @@ def sync(options: Options) -> None:
         if content is not None:
             entry["hash"] = uploader.put_content(zlib.compress(content), "")
         entries[path] = entry
-    catalog = zlib.compress(json.dumps({"entries": entries}, sort_keys=True).encode())
-    root_hash = uploader.put_content(catalog, "C")
     revision = int(_text(options, "v")) if "v" in options else int(base["S"]) + 1
+    # as a cvmfs catalog, it records its revision, its predecessor (-b) and when it was made
+    record = {"entries": entries, "revision": revision, "timestamp": int(time.time()),
+              "previous": _text(options, "b")}
+    catalog = zlib.compress(json.dumps(record, sort_keys=True).encode())
+    root_hash = uploader.put_content(catalog, "C")
     fields = replace(manifest_from(base), revision=revision, root_hash=root_hash, timestamp=int(time.time()),
                      fqrn=_text(options, "N"))
     host(_text(options, "o")).write_bytes(unsigned_manifest(fields))
@@ -184,17 +188,30 @@ def _add_tag(options: Options, tags: list[layout.Tag], fields: dict[str, str],
         raise Failure("tag names must not contain spaces")
     if name in (HEAD, PREVIOUS):
         raise Failure("undo tags are managed internally")
-    if "h" in options:
-        raise Failure("the cvmfs_swissknife double does not emulate tagging a given root hash (-h)")
-    catalog = fetch_object(stratum0, fields["C"], "C")
-    template = layout.Tag(name="<template>", hash=fields["C"], revision=int(fields["S"]),
-                          timestamp=int(fields.get("T", "0")),
+    root = _text(options, "h") if "h" in options else fields["C"]  # GetTagRootHash
+    try:
+        catalog = fetch_object(stratum0, root, "C")
+    except Failure:
+        raise Failure(f"catalog with hash '{root}' does not exist") from None
+    made = json.loads(zlib.decompress(catalog))  # the double's catalogs since sync records them
+    at_head = root == fields["C"]
+    template = layout.Tag(name="<template>", hash=root,
+                          revision=int(made.get("revision", fields["S"] if at_head else 0)),
+                          timestamp=int(made.get("timestamp", fields.get("T", "0") if at_head else 0)),
                           description=_text(options, "D") if "D" in options else "",
                           size=len(catalog), branch=_text(options, "B") if "B" in options else "")
     if name:
-        if any(tag.name == name for tag in tags):
+        old = next((tag for tag in tags if tag.name == name), None)
+        if old is not None and "h" not in options:  # ManipulateTag
             raise Failure(f"a tag with the name '{name}' already exists. Do you want to move it? "
                           "(-h <root hash>)")
+        if old is not None:  # MoveTag
+            if old.hash == root:
+                raise Failure(f"tag '{name}' already points to '{root}'")
+            template = replace(template, description=template.description or old.description,
+                               branch=old.branch)
+            print(f"moving tag '{name}' from '{old.hash}' to '{root}'")
+            tags = [tag for tag in tags if tag.name != name]
         tags = [*tags, replace(template, name=name)]
     if "x" in options:
         head = next((tag for tag in tags if tag.name == HEAD), None)
@@ -213,7 +230,13 @@ def tag_edit(options: Options) -> None:
     if "m" not in options or "r" not in options:
         raise Failure("the cvmfs_swissknife double edits tags only with -m and -r")
     stratum0 = _text(options, "w")
-    fields = _read_manifest(_text(options, "m"))
+    if host(_text(options, "m")).exists():
+        fields = _read_manifest(_text(options, "m"))
+    else:  # InitializeEnvironment: no (unsigned) manifest yet, so the Stratum 0's (`cvmfs_server tag -a`)
+        raw = http_get(f"{stratum0}/.cvmfspublished")
+        if raw is None:
+            raise Failure("failed to load manifest file\nfailed to init environment")
+        fields = manifest_fields(raw)
     tags = tags_of(stratum0, fields)
     if "d" in options:
         tags = _remove_tags(options, tags)
@@ -240,6 +263,10 @@ def _reflog(expected: str | None, name: str, stratum0: str) -> bytes | None:
 
 
 def sign(options: Options) -> None:
+    for key, what in (("c", "certificate"), ("k", "private key")):  # SigningTool::Run, before anything
+        if key in options and not os.access(host(_text(options, key)), os.R_OK):
+            raise Failure(f"failed to load {what} '{_text(options, key)}'"
+                          + (" (No such file or directory)" if key == "k" else ""))
     checksum = None
     if "R" in options:
         try:

@@ -65,6 +65,16 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
                          _params("", "daDBPh", "x")),
     # swissknife_sign.h CommandSign::GetParams
     "sign": _params("murt", "RcksnM@", "bgAe"),
+    # swissknife_history.cc InsertCommonParameters + CommandInfoTag / CommandListTags / CommandRollbackTag
+    "tag_info": _ordered(_params("wt", "pfrmbe", "L"), _params("", "P@", ""), _params("n", "", "x")),
+    "tag_list": _ordered(_params("wt", "pfrmbe", "L"), _params("", "P@", "xB")),
+    "tag_rollback": _ordered(_params("wt", "pfrmbe", "L"), _params("", "P@n", "")),
+    # swissknife_gc.cc CommandGc::GetParams; swissknife_check.h CommandCheck::GetParams
+    "gc": _params("runR", "hzktLN@", "dlI"),
+    "check": _params("r", "ntlskzNR@", "cdL"),
+    # swissknife_sync.h CommandCreate::GetParams, CommandUpload::GetParams
+    "create": _params("otrnR", "laV", "vz"),
+    "upload": _params("ior", "a", ""),
 }
 GENERIC = "+"  # Command::kGenericParam, e.g. -+stats
 
@@ -113,7 +123,10 @@ def _log(event: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from tests.support.swissknife_commands_double import COMMANDS
+    from tests.support.swissknife_commands_double import COMMANDS as PUBLISH_COMMANDS
+    from tests.support.swissknife_maintenance_double import COMMANDS as MAINTENANCE_COMMANDS
+
+    COMMANDS = {**PUBLISH_COMMANDS, **MAINTENANCE_COMMANDS}
 
     event: dict[str, Any] = {"event": "swissknife", "argv": argv, "pid": os.getpid()}
     code = 0
