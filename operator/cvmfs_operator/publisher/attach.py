@@ -70,11 +70,16 @@ def _key_sources(config: PublisherConfig, layout: Layout) -> list[tuple[Path, in
 
 def install_keys(config: PublisherConfig, layout: Layout, log: Log) -> None:
     """Copy the keys from the read-only Secret mount; the master key is never copied."""
+    install_key_files(_key_sources(config, layout), layout, log)
+
+
+def install_key_files(sources: list[tuple[Path, int]], layout: Layout, log: Log) -> None:
+    """Copy ``(mounted file, mode)`` into /etc/cvmfs/keys; private keys' lines become secrets."""
     target_dir = layout.installed_keys_dir
     target_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(target_dir, 0o755)
     loaded: list[tuple[Path, bytes, int]] = []
-    for source, mode in _key_sources(config, layout):
+    for source, mode in sources:
         try:
             data = source.read_bytes()
         except OSError as error:
@@ -98,18 +103,25 @@ def _register_key_secret(text: str, log: Log) -> None:
             log.add_secret(fields[2])
 
 
-def write_configuration(config: PublisherConfig, layout: Layout, log: Log) -> conffiles.S3Credentials | None:
-    """Everything ``cvmfs_server mount`` reads; safe to repeat. Returns the S3 credentials."""
+def write_s3_config(target: contract.S3Target, layout: Layout, credentials: conffiles.S3Credentials) -> None:
+    try:
+        s3_text = conffiles.s3_conf(target, credentials)
+    except ValueError as error:
+        raise _invalid(str(error)) from None
+    _write(layout.s3_config_file, s3_text, 0o600)
+
+
+def write_configuration(config: PublisherConfig, layout: Layout, log: Log,
+                        key_sources: list[tuple[Path, int]] | None = None) -> conffiles.S3Credentials | None:
+    """Everything ``cvmfs_server mount`` reads; safe to repeat. Returns the S3 credentials.
+
+    ``key_sources`` replaces the publisher's keys (repository operations need other sets)."""
     credentials = read_s3_credentials(layout, log) if "s3" in config else None
-    install_keys(config, layout, log)
+    install_key_files(_key_sources(config, layout) if key_sources is None else key_sources, layout, log)
     _write(layout.config_dir / "server.conf", conffiles.server_conf(config, layout), 0o644)
     _write(layout.config_dir / "client.conf", conffiles.client_conf(config, layout), 0o644)
     if credentials is not None:
-        try:
-            s3_text = conffiles.s3_conf(config["s3"], credentials)
-        except ValueError as error:
-            raise _invalid(str(error)) from None
-        _write(layout.s3_config_file, s3_text, 0o600)
+        write_s3_config(config["s3"], layout, credentials)
     existing = layout.fstab.read_text() if layout.fstab.exists() else ""
     _write(layout.fstab, conffiles.merge_fstab(existing, layout), 0o644)
     for sub in SPOOL_SUBDIRS:
