@@ -5,6 +5,9 @@ fields; this subclass does the same on create (``uid``, ``creationTimestamp``, `
 ``resourceVersion``, the namespace from the URL) so the operator sees what it would see on a
 cluster. It also serves the pods ``log`` subresource (plain text, ``follow=true`` streamed until the
 container ends) from lines a simulated kubelet writes with :meth:`ApiEmulator.write_pod_log`.
+Every write gives the object a new ``resourceVersion`` (one counter, as etcd's revision), a list
+says the version it was taken at, and a patch or update that carries ``metadata.resourceVersion``
+is refused with 409 Conflict unless the object is still at that version (optimistic concurrency).
 It still has kmock's limits: no label-selector filtering, naive merge patches, no
 admission (CRD schemas and CEL are not enforced), no garbage collection, no grace periods.
 """
@@ -13,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import itertools
 import json
 import threading
 import uuid
@@ -31,7 +33,8 @@ REQUEST_HISTORY = 32  # requests kmock keeps (the one being served is always the
 class ApiEmulator(kmock.KubernetesEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        self._versions = itertools.count(1)
+        self._version = 0
+        self._writes = asyncio.Lock()  # a precondition check and its write happen as one
         self._pod_logs: dict[tuple[str, str], list[str]] = {}
         self._pod_logs_ended: set[tuple[str, str]] = set()
         self._pod_logs_lock = threading.Lock()  # the kubelet writes from its own thread
@@ -53,6 +56,53 @@ class ApiEmulator(kmock.KubernetesEmulator):
             kind="Lease", namespaced=True, verbs=VERBS)
         self.resources["events.k8s.io/v1/events"] = kmock.ResourceInfo(kind="Event", namespaced=True,
                                                                        verbs=VERBS)
+
+    def _next_version(self) -> str:
+        self._version += 1
+        return str(self._version)
+
+    async def _serve_list(self, request: Any) -> Any:
+        listed = await super()._serve_list(request)
+        if isinstance(listed, dict):  # the version the list was taken at, as a real server gives
+            listed["metadata"] = {"resourceVersion": str(self._version)}
+        return listed
+
+    def _conflict(self, request: Any) -> aiohttp.web.Response | None:
+        """A write carrying ``metadata.resourceVersion`` applies only to that version (409)."""
+        meta = request.data.get("metadata") if isinstance(request.data, dict) else None
+        wanted = meta.get("resourceVersion") if isinstance(meta, dict) else None
+        if not wanted or request.name is None:
+            return None
+        key = (request.resource, request.namespace, request.name)
+        stored = self.objects[key] if key in self.objects else None  # noqa: SIM401 (no .get on it)
+        current = None if stored is None or stored.deleted else stored.get("metadata", {}).get(
+            "resourceVersion")
+        if current is None or str(current) == str(wanted):
+            return None
+        body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict", "code": 409,
+                "message": f"Operation cannot be fulfilled on {request.resource.plural} \"{request.name}\": "
+                           "the object has been modified; please apply your changes to the latest version "
+                           "and try again"}
+        return aiohttp.web.Response(status=409, text=json.dumps(body), content_type="application/json")
+
+    def _failed_test(self, request: Any) -> aiohttp.web.Response | None:
+        """A JSON patch whose ``test`` of the resourceVersion fails is refused with 422, as a real
+        API server does (kopf tests the version it read before it patches finalizers)."""
+        key = (request.resource, request.namespace, request.name)
+        stored = self.objects[key] if key in self.objects else None  # noqa: SIM401 (no .get on it)
+        if stored is None or stored.deleted:
+            return None
+        current = stored.get("metadata", {}).get("resourceVersion")
+        for op in request.data:
+            tested = isinstance(op, dict) and op.get("op") == "test" \
+                and op.get("path") == "/metadata/resourceVersion"
+            if tested and str(op.get("value")) != str(current):
+                body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Invalid",
+                        "code": 422, "message": "the server rejected our request due to an error in our "
+                        "request: testing value /metadata/resourceVersion failed"}
+                return aiohttp.web.Response(status=422, text=json.dumps(body),
+                                            content_type="application/json")
+        return None
 
     def write_pod_log(self, namespace: str, pod: str, line: str | None) -> None:
         """Append a line to a pod's container log; None: the container ended (a followed log ends)."""
@@ -115,7 +165,24 @@ class ApiEmulator(kmock.KubernetesEmulator):
                 meta["uid"] = str(uuid.uuid4())
                 meta["creationTimestamp"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 meta.setdefault("generation", 1)
-                meta["resourceVersion"] = str(next(self._versions))
+                meta["resourceVersion"] = self._next_version()
                 if request.namespace and not meta.get("namespace"):
                     meta["namespace"] = request.namespace
+        if request.resource is not None and str(request.action) == str(kmock.action.UPDATE) \
+                and isinstance(request.data, dict | list):
+            async with self._writes:
+                conflict = self._conflict(request)
+                if conflict is not None:
+                    return conflict
+                if isinstance(request.data, list):  # a JSON patch: its tests, then a new version
+                    failed = self._failed_test(request)
+                    if failed is not None:
+                        return failed
+                    request.data.append({"op": "add", "path": "/metadata/resourceVersion",
+                                         "value": self._next_version()})
+                else:
+                    meta = request.data.setdefault("metadata", {})
+                    if isinstance(meta, dict):
+                        meta["resourceVersion"] = self._next_version()  # every write makes a new version
+                return await super()._handle(request)
         return await super()._handle(request)

@@ -23,6 +23,13 @@ class AlreadyExists(KubeError):
     retryable = False
 
 
+class Conflict(AlreadyExists):
+    """409 on a write with a resourceVersion precondition: the object changed since it was read.
+    The caller's view has been refreshed; deciding again is the right answer."""
+
+    retryable = True
+
+
 class Forbidden(KubeError):
     """401/403: RBAC refuses the call; retrying helps only after the RBAC is fixed."""
 

@@ -117,10 +117,21 @@ class KubeClient:
             f"get Transaction {namespace}/{name}", self.custom.get_namespaced_custom_object,
             GROUP, VERSION, namespace, TRANSACTION_PLURAL, name))
 
-    def patch_transaction_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
-        self._call(f"patch status of Transaction {namespace}/{name}",
-                   self.custom.patch_namespaced_custom_object_status,
-                   GROUP, VERSION, namespace, TRANSACTION_PLURAL, name, {"status": dict(status)})
+    def patch_transaction_status(self, namespace: str, name: str, status: Mapping[str, Any],
+                                 resource_version: str | None = None) -> None:
+        self._patch_status(namespace, name, status, resource_version)
+
+    def _patch_status(self, namespace: str, name: str, status: Mapping[str, Any],
+                      resource_version: str | None) -> dict[str, Any]:
+        """A merge patch of the status; with ``resource_version``, only if the object is still at
+        that version (the API server answers 409 otherwise)."""
+        body: dict[str, Any] = {"status": dict(status)}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return cast(dict[str, Any], self._call(
+            f"patch status of Transaction {namespace}/{name}",
+            self.custom.patch_namespaced_custom_object_status,
+            GROUP, VERSION, namespace, TRANSACTION_PLURAL, name, body))
 
     def get_repository(self, name: str) -> Repository | None:
         return cast(Repository | None, self._maybe(
@@ -128,8 +139,12 @@ class KubeClient:
             GROUP, VERSION, REPOSITORY_PLURAL, name))
 
     def patch_repository_status(self, name: str, status: Mapping[str, Any]) -> None:
-        self._call(f"patch status of Repository {name}", self.custom.patch_cluster_custom_object_status,
-                   GROUP, VERSION, REPOSITORY_PLURAL, name, {"status": dict(status)})
+        self._patch_repository(name, status)
+
+    def _patch_repository(self, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+        return cast(dict[str, Any], self._call(
+            f"patch status of Repository {name}", self.custom.patch_cluster_custom_object_status,
+            GROUP, VERSION, REPOSITORY_PLURAL, name, {"status": dict(status)}))
 
     # Pods (operator namespace only)
 
@@ -149,7 +164,12 @@ class KubeClient:
             self.core.create_namespaced_pod, namespace, manifest))
 
     def delete_pod(self, namespace: str, name: str) -> None:
-        self._maybe(f"delete pod {namespace}/{name}", self.core.delete_namespaced_pod, name, namespace)
+        self._delete_pod(namespace, name)
+
+    def _delete_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The pod as the deletion left it (or a Status), None when it was already gone."""
+        return cast(dict[str, Any] | None, self._maybe(
+            f"delete pod {namespace}/{name}", self.core.delete_namespaced_pod, name, namespace))
 
     # Leases: per-repository locks (operator namespace only)
 

@@ -1,11 +1,12 @@
-"""Watches on the operator's own namespace: a change wakes whoever waits for it, at once.
+"""Informers on the operator's own namespace: a list, then a watch from the list's version.
 
-Two are run (handlers/setup.py): publisher pods (a pod's change wakes its Transaction, instead of
-its next periodic look, 10 s by default) and the repository lock Leases (a released lock wakes the
-repository's queue, whichever operator process released it). Each watch is namespaced and
-label-selected (no cluster-wide access) and only a trigger: decisions are still made from a fresh
-observation, and the periodic look remains the safety net while a watch is down. It reconnects
-with backoff and restarts from a fresh list when its resourceVersion is too old (410 Gone).
+Two are run (handlers/setup.py): publisher pods and the repository lock Leases. Each keeps a
+:class:`~cvmfs_operator.clients.cache.Store` that the control loop reads instead of asking the API
+server on every step, and calls back on every change, which wakes whoever waits for it at once (a
+pod's change wakes its Transaction; a released lock wakes the repository's queue, whichever
+operator process released it). Each watch is namespaced and label-selected (no cluster-wide
+access). It reconnects with backoff, resuming from the last version it saw, and lists afresh when
+that version is too old (410 Gone); after a gap ``on_gap`` is called (events may have been missed).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
+from cvmfs_operator.clients.cache import Store
 from cvmfs_operator.clients.kube import KubeClient
 
 LOG = logging.getLogger(__name__)
@@ -27,12 +29,15 @@ WATCH_SECONDS = 300
 BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 Callback = Callable[[str, Mapping[str, Any]], None]  # (event type, the object's metadata)
+LIST_TIMEOUT = (10, 60)
 ListCall = Callable[..., Any]  # e.g. CoreV1Api.list_namespaced_pod
 
 
 class Watcher:
     def __init__(self, list_call: ListCall, namespace: str, labels: Mapping[str, str],
-                 callback: Callback, name: str, on_gap: Callable[[], None] | None = None) -> None:
+                 callback: Callback, name: str, on_gap: Callable[[], None] | None = None,
+                 store: Store | None = None) -> None:
+        self.store = store if store is not None else Store(name)
         self._on_gap = on_gap
         self._list = list_call
         self._name = name
@@ -64,6 +69,8 @@ class Watcher:
                 self._on_gap()  # events may have been missed between two streams
             first = False
             try:
+                if version is None:
+                    version = self._relist()
                 version = self._stream(version)
                 failures = 0
             except ApiException as exc:
@@ -79,6 +86,21 @@ class Watcher:
                 LOG.warning("The %s watch broke (%s); retrying", self._name, type(exc).__name__)
             if failures:
                 self._stopping.wait(BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS)) - 1])
+
+    def _relist(self) -> str | None:
+        """The complete current state, and the version to watch from."""
+        response = self._list(self._namespace, label_selector=self._selector, _preload_content=False,
+                              _request_timeout=LIST_TIMEOUT)
+        data = json.loads(response.data or b"{}")
+        items = [item for item in data.get("items") or [] if self._matches(item.get("metadata") or {})]
+        listed = (data.get("metadata") or {}).get("resourceVersion")
+        self.store.replace(items, listed)
+        return str(listed) if listed else None
+
+    def _matches(self, meta: Mapping[str, Any]) -> bool:
+        # The selector is an optimisation (some API servers ignore it): match again here.
+        labels = meta.get("labels") or {}
+        return all(labels.get(k) == v for k, v in self._labels.items())
 
     def _stream(self, version: str | None) -> str | None:
         """One watch request, read as it arrives (``read1``: whatever is there, chunked or not).
@@ -128,19 +150,22 @@ class Watcher:
         version = meta.get("resourceVersion") or version
         if kind == "BOOKMARK":
             return version
-        labels = meta.get("labels") or {}
-        # The selector is an optimisation (some API servers ignore it): match again here.
-        if all(labels.get(k) == v for k, v in self._labels.items()):
+        if self._matches(meta):
+            if kind == "DELETED":
+                self.store.delete(obj)
+            else:
+                self.store.put(obj)
             self._callback(kind, meta)
         return version
 
 
-def publisher_pods(kube: KubeClient, namespace: str, labels: Mapping[str, str],
-                   callback: Callback) -> Watcher:
-    return Watcher(kube.core.list_namespaced_pod, namespace, labels, callback, "publisher pod")
+def publisher_pods(kube: KubeClient, namespace: str, labels: Mapping[str, str], callback: Callback,
+                   on_gap: Callable[[], None] | None = None, store: Store | None = None) -> Watcher:
+    return Watcher(kube.core.list_namespaced_pod, namespace, labels, callback, "publisher pod",
+                   on_gap, store)
 
 
-def leases(kube: KubeClient, namespace: str, labels: Mapping[str, str],
-           callback: Callback, on_gap: Callable[[], None] | None = None) -> Watcher:
+def leases(kube: KubeClient, namespace: str, labels: Mapping[str, str], callback: Callback,
+           on_gap: Callable[[], None] | None = None, store: Store | None = None) -> Watcher:
     return Watcher(kube.coordination.list_namespaced_lease, namespace, labels, callback, "repository lock",
-                   on_gap)
+                   on_gap, store)

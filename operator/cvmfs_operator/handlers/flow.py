@@ -10,11 +10,12 @@ import contextlib
 import dataclasses
 import datetime
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from cvmfs_operator.api import validation
 from cvmfs_operator.api.types import Transaction
-from cvmfs_operator.clients.errors import AlreadyExists, NotFound
+from cvmfs_operator.clients.errors import AlreadyExists, Conflict, NotFound
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.reconcile import transaction as decisions
 from cvmfs_operator.reconcile.observed import (
@@ -97,7 +98,10 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
                 stratum0 = read_stratum0(rt, txn, obs.repository, reflog=action.reflog)
                 stratum0 = dataclasses.replace(stratum0, read_seconds=time.monotonic() - began)
             continue
-        _act(rt, obs, action, logger)
+        try:
+            _act(rt, obs, action, logger)
+        except Conflict:
+            logger.debug("The Transaction changed since it was read; deciding again")
         stratum0 = None  # what was read before an action may be stale after it
     return decisions.Wait(0.5)
 
@@ -112,7 +116,8 @@ def _refuse(rt: Runtime, txn: Transaction, errors: list[str], logger: Logger, *,
     action = decisions.refuse_invalid(obs, errors)
     if isinstance(action, decisions.SetStatus):
         meta = txn["metadata"]
-        rt.kube.patch_transaction_status(meta["namespace"], meta["name"], action.status)
+        rt.kube.patch_transaction_status(meta["namespace"], meta["name"], action.status,
+                                         _version(txn))
         logger.warning("%s", action.event)
         rt.kube.post_event(txn, "Warning", "InvalidSpec", str(action.event))
         rt.metrics.finished.labels("", "Failed", "InvalidSpec").inc()
@@ -126,14 +131,17 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger) -
     ns = rt.settings.namespace
     match action:
         case decisions.SetStatus(status=status, event=event, warning=warning, repository=repo_fields):
-            rt.kube.patch_transaction_status(meta["namespace"], meta["name"], status)
+            # Only onto the version this was decided from: a conflict means someone else (another
+            # replica, kopf) wrote in between; the caller observes again and decides afresh.
+            rt.kube.patch_transaction_status(meta["namespace"], meta["name"], status,
+                                             _version(txn))
             if repo_fields and obs.repository is not None:
-                rt.kube.patch_repository_status(fqrn, repo_fields)
+                rt.kube.patch_repository_status(fqrn, _with_queue(obs, repo_fields, status))
             if event:
                 (logger.warning if warning else logger.info)("%s", event)
                 rt.kube.post_event(txn, "Warning" if warning else "Normal", str(status.get("reason")), event)
             _count_finished(rt, obs, status)
-            _update_queue_length(rt, obs)
+            _update_queue_length(rt, obs, status)
             if status.get("phase") in ("Succeeded", "Failed", "Cancelled"):
                 rt.wakeups.notify(fqrn)  # it may have been at the head of the queue without the lock
         case decisions.AcquireLock():
@@ -156,8 +164,7 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger) -
             _create_pod(rt, obs, attempt, checksum, logger)
         case decisions.DeletePod(name=pod_name, why=why):
             rt.kube.delete_pod(ns, pod_name)
-            logger.info("Deleted publisher pod %s: %s", pod_name, why)
-            rt.kube.post_event(txn, "Normal", "PodDeleted", f"Deleted publisher pod {pod_name}: {why}")
+            logger.info("Deleted publisher pod %s: %s", pod_name, why)  # logged only: no Event
 
 
 def _create_pod(rt: Runtime, obs: Observed, attempt: int, reflog_checksum: str | None,
@@ -184,6 +191,7 @@ def _create_pod(rt: Runtime, obs: Observed, attempt: int, reflog_checksum: str |
     meta = txn["metadata"]
     repo_fields: dict[str, object] = {
         "activeTransaction": {"namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]},
+        "queueLength": _waiting(obs),
     }
     if reflog_checksum and reflog_checksum != repo_status.get("reflogChecksum"):
         repo_fields["reflogChecksum"] = reflog_checksum  # a first publish, or an acknowledged change
@@ -207,7 +215,8 @@ def _release(rt: Runtime, obs: Observed, logger: Logger) -> None:
         logger.info("Released the lock of repository %s", fqrn)
     repo = obs.repository
     active = repo.get("status", {}).get("activeTransaction") if repo is not None else None
-    if repo is not None and active and active.get("uid") == txn["metadata"]["uid"]:
+    # With others waiting, the next one's pod creation overwrites it: no write of its own here.
+    if repo is not None and active and active.get("uid") == txn["metadata"]["uid"] and not _waiting(obs):
         with contextlib.suppress(NotFound):
             rt.kube.patch_repository_status(fqrn, {"activeTransaction": None})
     rt.wakeups.notify(fqrn)
@@ -230,12 +239,39 @@ def _count_finished(rt: Runtime, obs: Observed, status: dict[str, object] | obje
         rt.metrics.publish_seconds.labels(fqrn).observe(max(0.0, (obs.now - started).total_seconds()))
 
 
-def _update_queue_length(rt: Runtime, obs: Observed) -> None:
+def _waiting(obs: Observed) -> int:
+    """Transactions of the repository waiting behind the lock holder (this one excluded)."""
+    running = obs.lock_holder.rsplit("/", 1)[-1] if obs.lock_holder else None
+    return queue_length([e for e in obs.queue if e.uid != obs.transaction["metadata"]["uid"]], running)
+
+
+def _with_queue(obs: Observed, repo_fields: dict[str, Any], status: Mapping[str, Any]) -> dict[str, Any]:
+    """Repository status written with a publish's result also carries the queue length (no write
+    of its own: the health loop corrects it when nothing is published) and, when this was the
+    last one, clears the active Transaction (its pod is done; the lock follows)."""
+    fields = dict(repo_fields)
+    waiting = _waiting(obs)
+    fields.setdefault("queueLength", waiting)
+    if status.get("phase") in ("Succeeded", "Failed", "Cancelled") and not waiting:
+        fields.setdefault("activeTransaction", None)
+    return fields
+
+
+def _update_queue_length(rt: Runtime, obs: Observed, status: Mapping[str, Any]) -> None:
+    """The gauge follows every step. The Repository's status.queueLength is written when a
+    Transaction joins the queue, with the repository's other status writes (pod creation, a
+    publish's result) and by the health loop: never a write per hand-over per waiting Transaction."""
     if obs.repository is None:
         return
     fqrn = obs.repository["metadata"]["name"]
     running = obs.lock_holder.rsplit("/", 1)[-1] if obs.lock_holder else None
     waiting = queue_length(obs.queue, running)
     rt.metrics.queue_length.labels(fqrn).set(waiting)
-    if obs.repository.get("status", {}).get("queueLength") != waiting:
+    joined = status.get("phase") == "Queued" and obs.transaction.get("status", {}).get("phase") != "Queued"
+    if joined and obs.repository.get("status", {}).get("queueLength") != waiting:
         rt.kube.patch_repository_status(fqrn, {"queueLength": waiting})
+
+
+def _version(obj: Transaction) -> str | None:
+    version = obj["metadata"].get("resourceVersion")
+    return str(version) if version else None

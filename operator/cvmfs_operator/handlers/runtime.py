@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from cvmfs_operator.clients.cached import Caches
 from cvmfs_operator.clients.kube import KubeClient
 from cvmfs_operator.handlers.metrics import Metrics
 from cvmfs_operator.handlers.secrets import SecretCache
@@ -61,4 +62,5 @@ class Runtime:
     kube: KubeClient
     metrics: Metrics = field(default_factory=Metrics)
     wakeups: Wakeups = field(default_factory=Wakeups)
+    caches: Caches = field(default_factory=Caches)  # what the watches and our own writes tell
     secrets: SecretCache = field(default_factory=SecretCache)

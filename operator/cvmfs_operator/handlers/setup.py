@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,11 +12,23 @@ import kopf
 import prometheus_client
 
 from cvmfs_operator.clients import watch
-from cvmfs_operator.handlers import repositories, stratum0_access, transactions
+from cvmfs_operator.handlers import caching, repositories, stratum0_access, transactions
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.render import names
 
 STEP_THREADS = 64
+
+
+class TransactionsWithoutDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """No "last handled configuration" on Transactions: their spec is immutable and no handler
+    reacts to its changes, so kopf's copy of it would only cost one more write per Transaction."""
+
+    def fetch(self, *, body: kopf.Body) -> Any:
+        return None if body.get("kind") == "Transaction" else super().fetch(body=body)
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: Any) -> None:
+        if body.get("kind") != "Transaction":
+            super().store(body=body, patch=patch, essence=essence)
 
 
 def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum0_access.reader_for,
@@ -41,13 +52,15 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
         # once at start-up and finds the CRDs and core v1 Events; CRDs installed or changed later
         # are noticed after a restart (Helm installs them before the Deployment).
         settings.scanning.disabled = True
-        settings.posting.level = logging.INFO  # INFO and above become Events on the object
+        # The operator posts its Events itself (two per Transaction: pod created, result; warnings):
+        # kopf would post every log line of INFO and above as one more Event.
+        settings.posting.enabled = False
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.networking.request_timeout = 60
         settings.persistence.finalizer = "cvmfs.cern.ch/publisher-cleanup"
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="cvmfs.cern.ch")
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        settings.persistence.diffbase_storage = TransactionsWithoutDiffBase(
             prefix="cvmfs.cern.ch", key="last-handled-configuration")
         settings.execution.max_workers = 32
         for watcher in watchers:
@@ -69,9 +82,9 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
     own = {names.LABEL_MANAGED_BY: names.MANAGED_BY}
     watchers = [
         watch.publisher_pods(rt.kube, rt.settings.namespace, {**own, names.LABEL_COMPONENT: "publisher"},
-                             pod_changed),
+                             pod_changed, on_gap=rt.wakeups.notify_all, store=rt.caches.pods),
         watch.leases(rt.kube, rt.settings.namespace, {**own, names.LABEL_COMPONENT: "repository-lock"},
-                     lock_changed, on_gap=rt.wakeups.notify_all),
+                     lock_changed, on_gap=rt.wakeups.notify_all, store=rt.caches.leases),
     ]
 
     @kopf.on.cleanup(registry=registry)
@@ -85,6 +98,7 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
             return kopf.ConnectionInfo(server=rt.settings.api_server)
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
+    caching.register(registry, rt)
     transactions.register(registry, rt, functools.partial(stratum0_access.read_for_transaction,
                                                           readers=readers))
     repositories.register(registry, rt, readers)

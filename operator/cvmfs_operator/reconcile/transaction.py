@@ -89,8 +89,8 @@ def _adopt(obs: Observed, pod: PodView) -> Action:
     want = Desired(Phase.RUNNING, "Publishing", f"publisher pod {pod.name} (attempt {pod.attempt})",
                     {"attempts": pod.attempt, "podName": pod.name, "queuePosition": None,
                      "startTime": obs.transaction.get("status", {}).get("startTime") or started})
-    action = set_status(obs, want, f"Started publisher pod {pod.name} (attempt {pod.attempt})")
-    return action or Wait(obs.reconcile_interval)
+    # No Event: "Created publisher pod" was posted with the pod (two Events per Transaction).
+    return set_status(obs, want) or Wait(obs.reconcile_interval)
 
 
 def _watch_running(obs: Observed, pod: PodView) -> Action:
@@ -325,10 +325,31 @@ def _start_or_queue(obs: Observed, phase: Phase, attempts: int) -> Action:
     if position == 1 and obs.lock_holder is not None and not obs.holder_alive \
             and (obs.lock_age or 0.0) > obs.stale_lock_seconds:
         return BreakLock(obs.lock_holder)
+    if not _position_stale(txn, phase, position):
+        return Wait(_queued_wait(obs))
     holder = "" if obs.lock_holder is None else f" behind {obs.lock_holder.rsplit('/', 1)[0]}"
     want = Desired(Phase.QUEUED, "Queued", f"position {position} in the queue of "
                     f"{txn['spec']['repository']}{holder}", {"queuePosition": position})
     return set_status(obs, want) or Wait(_queued_wait(obs))
+
+
+def _position_stale(txn: Mapping[str, Any], phase: Phase, position: int) -> bool:
+    """Whether the written queue position must be rewritten.
+
+    Positions only shrink while a Transaction waits, so the written one stays a true upper bound;
+    it is rewritten when the real one has halved (or reached 1, the next to start), never on every
+    hand-over: log2(queue length) writes per Transaction instead of one per Transaction ahead of
+    it (quadratic over a queue). ``kubectl cvmfs list`` computes exact positions from the queue.
+    """
+    current = txn.get("status") or {}
+    shown = current.get("queuePosition")
+    if phase is not Phase.QUEUED or current.get("reason") != "Queued" or not isinstance(shown, int):
+        return True
+    if current.get("observedGeneration") != txn["metadata"].get("generation"):
+        return True
+    if position > shown:
+        return True  # an earlier Transaction came into view: the bound must hold
+    return (position == 1 and shown != 1) or position <= shown // 2
 
 
 def _queued_wait(obs: Observed) -> float:

@@ -74,7 +74,8 @@ def operator_env(operator_env: dict[str, str], proxy: ApiProxy) -> dict[str, str
 
 async def _representative_scenario(cluster: Cluster, kubelet: Kubelet, repository: RepoFactory) -> None:
     """Publish, retry after a failed pod, delete a running Transaction, refuse a namespace, sweep an
-    orphan pod: every kind of request the operator makes (three repositories, so it runs at once)."""
+    orphan pod, wait for a Repository that does not exist: every kind of request the operator makes
+    (three repositories, so it runs at once)."""
     kubelet.fates["flaky"] = [Fate.fail(contract.ErrorClass.ATTACH_FAILED, "S3 endpoint timed out"), Fate()]
     kubelet.fates["stuck"] = Fate(hang=True)
     kubelet.fates["gone"] = Fate(hang=True)
@@ -84,14 +85,22 @@ async def _representative_scenario(cluster: Cluster, kubelet: Kubelet, repositor
     orphan = {"apiVersion": "v1", "kind": "Pod", "metadata": {
         "name": "cvmfs-pub-orphan", "namespace": OPERATOR_NAMESPACE,
         "annotations": {orphans.TRANSACTION_ANNOTATION: "default/gone"},
-        "labels": {names.LABEL_COMPONENT: "publisher", names.LABEL_REPOSITORY: names.label_value(FQRN),
+        "labels": {names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_COMPONENT: "publisher",
+                   names.LABEL_REPOSITORY: names.label_value(FQRN),
                    names.LABEL_TRANSACTION_UID: "0000", names.LABEL_TRANSACTION_NAME: "gone"}},
         "spec": {"containers": [{"name": "publisher", "image": "x"}]}}
     await cluster._run(cluster.kube.core.create_namespaced_pod, OPERATOR_NAMESPACE, orphan)
+
+    async def swept() -> bool:
+        return not [p for p in await cluster.publisher_pods() if p["metadata"]["name"] == "cvmfs-pub-orphan"]
+    # Swept before any Transaction starts: the invariants below count every publisher pod.
+    await eventually(swept, timeout=30, what="the orphan pod deleted by the health timer")
     await cluster.create_transaction(transaction("flaky", backoffLimit=1))
     await cluster.create_transaction(transaction("plain", repo=OTHER))
     await cluster.create_transaction(transaction("stuck", repo=THIRD))
     await cluster.create_transaction(transaction("outsider", namespace="elsewhere"))
+    # A Repository the operator has not seen (not created yet): asked for by name, 404.
+    await cluster.create_transaction(transaction("early", repo="later.example.org"))
 
     await cluster.wait_phase("default", "stuck", "Running")
     await cluster.delete_transaction("default", "stuck")
@@ -99,10 +108,11 @@ async def _representative_scenario(cluster: Cluster, kubelet: Kubelet, repositor
     await cluster.wait_phase("default", "plain", "Succeeded")
     await cluster.wait_phase("elsewhere", "outsider", "Failed")
     await cluster.wait_gone("default", "stuck")
+    early = await cluster.wait_phase("default", "early", "Pending")
+    assert early["reason"] == "RepositoryNotFound"
+    await cluster.delete_transaction("default", "early")
+    await cluster.wait_gone("default", "early")
 
-    async def swept() -> bool:
-        return not [p for p in await cluster.publisher_pods() if p["metadata"]["name"] == "cvmfs-pub-orphan"]
-    await eventually(swept, timeout=30, what="the orphan pod deleted by the health timer")
 
 
 async def test_every_request_is_allowed_by_the_chart_and_every_grant_is_used(

@@ -167,6 +167,28 @@ def test_queue_position_is_fifo_and_excludes_the_lock_holder() -> None:
     assert decide(after) == Wait(max(INTERVAL * QUEUED_BACKOFF, QUEUED_SAFETY_NET))
 
 
+def test_a_queue_position_is_rewritten_only_when_it_halves_or_reaches_one() -> None:
+    """Not one write per hand-over per waiting Transaction (quadratic over a queue): the written
+    position stays an upper bound and is rewritten at 9 -> 4 -> 2 -> 1."""
+    ahead = [QueueEntry(created=f"2024-05-01T11:{minute:02d}:00Z", namespace="team-q", name=f"q{minute}",
+                        uid=f"u-{minute}") for minute in range(8)]
+    obs = observed(transaction(), lock=OTHER, queue=[*ahead, ME_ENTRY])
+    _, after = set_status(obs, Phase.QUEUED, "Queued")
+    assert after.transaction["status"]["queuePosition"] == 9
+    writes = {9: 9}
+    for done in range(1, 9):  # the head finishes, one after the other
+        obs = observed(after.transaction, lock=OTHER, queue=[*ahead[done:], ME_ENTRY])
+        action = decide(obs)
+        position = 9 - done
+        if isinstance(action, SetStatus):
+            writes[position] = action.status["queuePosition"]
+            after = apply(obs, action)
+        else:
+            assert isinstance(action, Wait)
+        assert after.transaction["status"]["queuePosition"] >= position  # never below the truth
+    assert writes == {9: 9, 4: 4, 2: 2, 1: 1}
+
+
 def test_queue_ties_on_creation_time_are_broken_by_namespace_and_name() -> None:
     twin = QueueEntry(created=ME_ENTRY.created, namespace="team-0", name="z", uid="u-0")
     action, _ = set_status(observed(transaction(), queue=[ME_ENTRY, twin]), Phase.QUEUED, "Queued")
