@@ -26,7 +26,6 @@ from cvmfs_operator.clients.cache import Store, trim_object
 from cvmfs_operator.clients.errors import AlreadyExists, ApiUnavailable, Conflict
 from cvmfs_operator.clients.kube import KubeClient
 
-
 SYNC_WAIT = 10.0  # seconds a reader waits for an informer's first list at start-up
 
 
