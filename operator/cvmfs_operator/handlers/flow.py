@@ -131,12 +131,16 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger) -
     ns = rt.settings.namespace
     match action:
         case decisions.SetStatus(status=status, event=event, warning=warning, repository=repo_fields):
+            # The Repository first: what it records (revision, reflog checksum) must not be lost to
+            # a crash right after the Transaction's final write, which ends all further looks at it
+            # (the next Transaction would find the bucket's reflog "changed outside the operator").
+            # Written again after a crash before the Transaction's write: the same fields.
+            if repo_fields and obs.repository is not None:
+                rt.kube.patch_repository_status(fqrn, _with_queue(obs, repo_fields, status))
             # Only onto the version this was decided from: a conflict means someone else (another
             # replica, kopf) wrote in between; the caller observes again and decides afresh.
             rt.kube.patch_transaction_status(meta["namespace"], meta["name"], status,
                                              _version(txn))
-            if repo_fields and obs.repository is not None:
-                rt.kube.patch_repository_status(fqrn, _with_queue(obs, repo_fields, status))
             if event:
                 (logger.warning if warning else logger.info)("%s", event)
                 rt.kube.post_event(txn, "Warning" if warning else "Normal", str(status.get("reason")), event)

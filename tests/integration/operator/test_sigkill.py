@@ -46,24 +46,12 @@ SEED = 20261201
 DEADLINE = 45.0  # seconds after the last kill for every Transaction to be final
 
 
-BLOCKED_AFTER_A_KILL = (
-    "operator bug: a kill between a Transaction's Succeeded status write and the Repository status "
-    "write that records the new revision and reflog checksum (handlers/flow.py writes the Transaction "
-    "first) leaves the Repository at the old reflog; the next Transaction of that repository is then "
-    "held Queued, reason ReflogMismatch ('changed outside this operator') until an administrator "
-    "acknowledges the operator's own publish")
-
-
 @pytest.fixture
 async def proxy(api: ApiEmulator) -> AsyncIterator[ApiProxy]:
     async with ApiProxy(str(api.url)) as running:
         yield running
 
 
-@pytest.mark.xfail(strict=False, raises=runs.NotAllFinal, reason=(
-    f"liveness: {BLOCKED_AFTER_A_KILL} (whenever the schedule kills right after a Succeeded write; "
-    "reproduced deterministically by the test below), and restarts cost start-up time on a loaded "
-    "machine. Safety is asserted strictly either way: only NotAllFinal is excused."))
 async def test_every_transaction_succeeds_exactly_once_through_sigkills_and_restarts(
         cluster: Cluster, proxy: ApiProxy, operator_env: dict[str, str], kubelet: Kubelet,
         repository: RepoFactory, s3: S3Endpoint, bucket: str, tmp_path: Path) -> None:
@@ -105,13 +93,13 @@ async def test_every_transaction_succeeds_exactly_once_through_sigkills_and_rest
         raise runs.NotAllFinal(f"{found.violations()}: {found.not_final or found}")
 
 
-@pytest.mark.xfail(strict=True, raises=runs.NotAllFinal, reason=BLOCKED_AFTER_A_KILL)
 async def test_a_kill_between_recording_a_publish_and_the_next_transaction_does_not_block_the_repository(
         cluster: Cluster, proxy: ApiProxy, operator_env: dict[str, str], kubelet: Kubelet,
         repository: RepoFactory, tmp_path: Path) -> None:
     """Killed right after the Succeeded status write of the first Transaction (the moment the
     random schedule above hit with seed 20261201): the next Transaction of the repository must
-    still publish. The repository changed only through this operator's own pod."""
+    still publish. The repository changed only through this operator's own pod. (It was held
+    ReflogMismatch while the Transaction's status was written before the Repository's.)"""
     await cluster.create_repository(repository())
     await cluster.create_transaction(transaction("first"))
     env = {**operator_env, "CVMFS_OPERATOR_API_SERVER": proxy.url}
