@@ -3,8 +3,10 @@
 kopf reports Repository events to the health loop (handlers/health_loop.py), which reads each
 Repository's Stratum 0 on its own jittered schedule with a bounded number of threads, backs off
 from endpoints that do not answer, and once per interval sweeps every Repository's publisher
-pods with a single list. The status is written only when it changed. An endpoint that did not
-answer is not tried again for one interval by the other Repositories on it (stratum0/endpoints.py).
+pods with a single list. The status is written only when it changed (not for new words on an
+endpoint that still does not answer); the whitelist is read again only after a publish or every
+``WHITELIST_READS_EVERY`` intervals. An endpoint that did not answer is not tried again for one
+interval by the other Repositories on it (stratum0/endpoints.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import collections
 import datetime
 import logging
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -35,11 +39,21 @@ from cvmfs_operator.handlers.transactions import INDEX
 from cvmfs_operator.reconcile import orphans, reflog
 from cvmfs_operator.reconcile.observed import QueueEntry, queue_length
 from cvmfs_operator.render import names
-from cvmfs_operator.stratum0 import InvalidConfiguration, Observation, Stratum0Error, assess_health, observe
+from cvmfs_operator.stratum0 import (
+    InvalidConfiguration,
+    Manifest,
+    Observation,
+    Stratum0Error,
+    assess_health,
+    observe,
+)
 from cvmfs_operator.stratum0.endpoints import UnansweredEndpoints
+from cvmfs_operator.stratum0.health import still_unreachable
+from cvmfs_operator.stratum0.observation import KnownWhitelist
 from cvmfs_operator.stratum0.whitelist import Whitelist
 
 LOG = logging.getLogger(__name__)
+WHITELIST_READS_EVERY = 10  # health intervals: the whitelist is read at least this often
 
 
 def _ready(conditions: Sequence[Condition]) -> tuple[str, str, str] | None:
@@ -53,10 +67,35 @@ class _Context:
     """What kopf hands over at start-up (its settings, for object loggers; the queue index), and
     the endpoints that did not answer lately."""
 
-    def __init__(self, endpoints: UnansweredEndpoints) -> None:
+    def __init__(self, endpoints: UnansweredEndpoints, whitelist_max_age: float) -> None:
         self.endpoints = endpoints
         self.settings: kopf.OperatorSettings | None = None
         self.index: Any = None
+        # Whitelists read lately, per Repository (dropped with it): re-read on a publish, after a
+        # failure, or when older than whitelist_max_age (a re-signed one is seen by then).
+        self.whitelist_max_age = whitelist_max_age
+        self.whitelists: dict[str, tuple[float, KnownWhitelist]] = {}
+        self._guard = threading.Lock()
+
+    def known_whitelist(self, name: str) -> KnownWhitelist | None:
+        with self._guard:
+            found = self.whitelists.get(name)
+        return found[1] if found is not None and time.monotonic() - found[0] < self.whitelist_max_age \
+            else None
+
+    def remember(self, name: str, observation: Observation | Stratum0Error,
+                 known: KnownWhitelist | None) -> None:
+        manifest = observation.manifest if isinstance(observation, Observation) else None
+        whitelist = observation.whitelist if isinstance(observation, Observation) else None
+        with self._guard:
+            if not isinstance(manifest, Manifest) or not isinstance(whitelist, Whitelist):
+                self.whitelists.pop(name, None)
+            elif known is None or known.whitelist is not whitelist:  # read now
+                self.whitelists[name] = (time.monotonic(), KnownWhitelist(whitelist, manifest.root_hash))
+
+    def forget(self, name: str) -> None:
+        with self._guard:
+            self.whitelists.pop(name, None)
 
     def logger(self, repo: Repository) -> Logger:
         if self.settings is None:
@@ -66,7 +105,8 @@ class _Context:
 
 def register(registry: kopf.OperatorRegistry, rt: Runtime,
              readers: stratum0_access.ReaderFactory = stratum0_access.reader_for) -> HealthLoop:
-    context = _Context(UnansweredEndpoints(hold=rt.settings.health_interval))
+    context = _Context(UnansweredEndpoints(hold=rt.settings.health_interval),
+                       whitelist_max_age=WHITELIST_READS_EVERY * rt.settings.health_interval)
     loop = HealthLoop(lambda repo: check_health(rt, readers, repo, context),
                       lambda repos: sweep(rt, repos, context),
                       interval=rt.settings.health_interval, max_interval=rt.settings.health_max_interval,
@@ -86,6 +126,7 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
         """Every Repository kopf sees is read on the health loop's schedule; a deleted one is not."""
         if event.get("type") == "DELETED" or body.metadata.get("deletionTimestamp"):
             loop.forget(name)
+            context.forget(name)
         else:
             loop.seen(name, cast(Repository, dict(body)))
 
@@ -110,13 +151,15 @@ def check_health(rt: Runtime, readers: stratum0_access.ReaderFactory, repo: Repo
     if errors:
         observation = InvalidConfiguration(f"the Repository is invalid: {'; '.join(errors)}")
     else:
+        known = context.known_whitelist(name)
         try:
             observation = context.endpoints.observe(stratum0_access.endpoint_of(repo),
-                                                    lambda: observe(readers(rt, repo)))
+                                                    lambda: observe(readers(rt, repo), known))
         except Stratum0Error as error:
             observation = error
         except KubeError as error:
             observation = InvalidConfiguration(f"cannot read the S3 credentials: {error}")
+    context.remember(name, observation, None if errors else known)
     if isinstance(observation, Observation):
         for part in (observation.manifest, observation.whitelist):
             if isinstance(part, Stratum0Error):
@@ -136,7 +179,9 @@ def check_health(rt: Runtime, readers: stratum0_access.ReaderFactory, repo: Repo
     rt.metrics.queue_length.labels(name).set(waiting)
     rt.metrics.queue(name, entries, active.get("uid"))
     _record_health(rt, name, observation, new)
-    if any(status.get(key) != value for key, value in patch.items()):
+    current = cast(RepositoryStatus, status)
+    if any(status.get(key) != value for key, value in patch.items()) \
+            and not still_unreachable(current, cast(RepositoryStatus, patch)):
         try:
             rt.kube.patch_repository_status(name, patch)
         except KubeError as error:

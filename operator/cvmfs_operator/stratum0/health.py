@@ -120,6 +120,23 @@ def assess_health(result: Observation | Stratum0Error, *, now: datetime.datetime
     return status
 
 
+def still_unreachable(before: RepositoryStatus | None, after: RepositoryStatus) -> bool:
+    """True when ``after`` says again what ``before`` said of an endpoint that does not answer, in
+    other words (the error text of each failed read differs): not worth a status write."""
+    if before is None or not _unreachable(after):
+        return False
+    if any(before.get(key) != value for key, value in after.items() if key != "conditions"):
+        return False
+
+    def shape(status: RepositoryStatus) -> list[tuple[str, str, str]]:
+        return [(c["type"], c["status"], c["reason"]) for c in status.get("conditions", [])]
+    return shape(before) == shape(after)
+
+
+def _unreachable(status: RepositoryStatus) -> bool:
+    return any(c["type"] == UNREACHABLE and c["status"] == "True" for c in status.get("conditions", []))
+
+
 def _verdict(observation: Observation, manifest: Manifest | None, whitelist: Whitelist | None,
              now: datetime.datetime, fqrn: str | None) -> _Verdict | None:
     if isinstance(observation.manifest, Stratum0Error):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import cast
 
 import pytest
 
@@ -19,9 +20,13 @@ from cvmfs_operator.stratum0 import (
     Unreachable,
     Whitelist,
     assess_health,
+    observe,
     parse_manifest,
     parse_whitelist,
 )
+from cvmfs_operator.stratum0.health import still_unreachable
+from cvmfs_operator.stratum0.observation import KnownWhitelist
+from cvmfs_operator.stratum0.reader import Stratum0Reader
 from tests.support.cvmfs_layout import ManifestFields, fake_hash, manifest_bytes, whitelist_bytes
 
 UTC = datetime.UTC
@@ -194,3 +199,39 @@ def test_a_reflog_changed_outside_the_operator_stalls_until_acknowledged() -> No
                            fqrn=FQRN, reflog_mismatch="the bucket's .cvmfsreflog is not ours")
     assert conditions(status)["Ready"] == ("False", "ReflogMismatch")
     assert conditions(status)["Stalled"] == ("True", "ReflogMismatch")
+
+
+def test_an_endpoint_still_unreachable_in_other_words_is_not_worth_a_write() -> None:
+    first = assess_health(Unreachable("timed out reading r1/.cvmfspublished"), now=NOW)
+    again = assess_health(Unreachable("refused reading r2/.cvmfspublished"), now=NOW,
+                          previous=first["conditions"])
+    assert first != again
+    assert still_unreachable(first, again)
+    back = assess_health(Observation(manifest(), whitelist(datetime.timedelta(days=30))), now=NOW,
+                         previous=first["conditions"])
+    assert not still_unreachable(first, back)
+    assert not still_unreachable(None, again)
+    other = dict(again, queueLength=3)
+    assert not still_unreachable(first, cast(RepositoryStatus, other))
+
+
+def test_a_known_whitelist_is_not_read_again_while_the_manifest_is_the_same() -> None:
+    current = manifest(revision=4)
+    known = KnownWhitelist(whitelist(datetime.timedelta(days=30)), current.root_hash)
+    reads: list[str] = []
+
+    class Reader:
+        def manifest(self) -> Manifest:
+            reads.append("manifest")
+            return current
+
+        def whitelist(self) -> Whitelist:
+            reads.append("whitelist")
+            return whitelist(datetime.timedelta(days=20))
+
+    reader = cast(Stratum0Reader, Reader())
+    assert observe(reader, known).whitelist is known.whitelist
+    assert reads == ["manifest"]
+    current = manifest(revision=5)  # published: the whitelist is read again too
+    assert observe(reader, known).whitelist is not known.whitelist
+    assert reads == ["manifest", "manifest", "whitelist"]
