@@ -126,15 +126,16 @@ class Killer:
     """Runs ``moments`` against ``operator``, whose only way to the API server is ``proxy``.
 
     For a request moment the trigger is armed ``arm_after`` seconds (drawn per kill) after the
-    process started, so it is not always the first such request; when none comes within
-    ``patience`` seconds the process is killed anyway (recorded as such). ``restart=False`` kills
-    without starting again (a replica that stays dead)."""
+    process is up (kopf watches Transactions), so it is not always the first such request; when
+    none comes within ``patience`` seconds the process is killed anyway (recorded as such).
+    ``restart=False`` kills without starting again (a replica that stays dead)."""
 
     operator: OperatorProcess
     proxy: ApiProxy
     moments: Sequence[Moment]
     seed: int = 0
-    patience: float = 5.0
+    patience: float = 10.0
+    startup_limit: float = 60.0  # seconds a restarted process may take to come up
     arm_after: tuple[float, float] = (0.0, 1.0)
     restart: bool = True
     kills: list[Kill] = field(default_factory=list)
@@ -143,6 +144,7 @@ class Killer:
     _armed: Moment | None = None
     _fired: asyncio.Event = field(default_factory=asyncio.Event)
     _started: float = field(default_factory=time.monotonic)
+    _started_at: float = 0.0  # time.time() of the last start (0: started before run())
 
     async def run(self) -> list[Kill]:
         rng = random.Random(self.seed)
@@ -154,8 +156,8 @@ class Killer:
                     await asyncio.sleep(max(0.0, self._started + moment.seconds - time.monotonic()))
                     self._kill(moment, "timed")
                 else:
-                    await asyncio.sleep(max(0.0, self._started + rng.uniform(*self.arm_after)
-                                            - time.monotonic()))
+                    up = await self._up()
+                    await asyncio.sleep(max(0.0, up + rng.uniform(*self.arm_after) - time.monotonic()))
                     self._fired.clear()
                     self._armed = moment
                     try:
@@ -168,6 +170,18 @@ class Killer:
             self._armed = None
             self.proxy.listeners.remove(self._seen)
         return self.kills
+
+    async def _up(self) -> float:
+        """Wait until the process watches Transactions; when it did (monotonic clock)."""
+        deadline = time.monotonic() + self.startup_limit
+        while time.monotonic() < deadline:
+            for r in reversed(self.proxy.records):
+                if r.started < self._started_at:
+                    break
+                if r.info.watch and r.info.resource == TRANSACTION_PLURAL:
+                    return time.monotonic()
+            await asyncio.sleep(0.05)
+        return time.monotonic()
 
     def _seen(self, record: Record) -> None:
         """The proxy's hook: runs on the proxy's event loop before the response is sent."""
@@ -196,7 +210,8 @@ class Killer:
             log.write(f"=== SIGKILL {len(self.kills)} {kill.moment.label} ({kill.trigger}), "
                       f"after {kill.uptime:.2f} s ===\n")
         if self.restart:
-            self.restarts.append(time.time())
+            self._started_at = time.time()
+            self.restarts.append(self._started_at)
             self.operator.start()
         else:
             self.operator.process = None

@@ -72,6 +72,8 @@ def test_helm_lint_reports_bad_values() -> None:
     [
         ({"logFormat": "yaml"}, "/logFormat"),
         ({"replicas": -1}, "/replicas"),
+        ({"replicas": 1.5}, "/replicas"),
+        ({"replicas": "2"}, "/replicas"),
         ({"reconcileInterval": 0}, "/reconcileInterval"),
         ({"metrics": {"port": 70000}}, "/metrics/port"),
         ({"replica": 2}, "replica"),  # a typo'd key is not silently ignored
@@ -179,6 +181,19 @@ def test_selectors_match_the_pod_labels(default_objects: list[Obj], custom_objec
         assert selector
         assert selector.items() <= labels.items()
         assert only(objects, "Service")["spec"]["selector"] == selector
+
+
+@pytest.mark.parametrize("replicas", [0, 1, 2, 3])
+def test_replicas_run_side_by_side_but_a_rollout_never_mixes_versions(
+        render: Callable[..., list[Obj]], replicas: int) -> None:
+    """``replicas: 2`` runs two operators at once, each acting on every Transaction: safe by the
+    per-repository Leases and per-attempt pod names (tests/integration/operator/test_two_replicas.py,
+    docs/operations.md); no leader election, no peering. A rollout still replaces all of them."""
+    objects = render({"replicas": replicas})
+    deployment = only(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == replicas
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert env_of(objects) == env_of(render())  # the same settings whatever the count
 
 
 def test_one_operator_at_a_time_across_rollouts(default_objects: list[Obj]) -> None:
