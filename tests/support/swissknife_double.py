@@ -124,9 +124,10 @@ def _log(event: dict[str, Any]) -> None:
 
 def main(argv: list[str]) -> int:
     from tests.support.swissknife_commands_double import COMMANDS as PUBLISH_COMMANDS
+    from tests.support.swissknife_gc_double import COMMANDS as GC_COMMANDS
     from tests.support.swissknife_maintenance_double import COMMANDS as MAINTENANCE_COMMANDS
 
-    COMMANDS = {**PUBLISH_COMMANDS, **MAINTENANCE_COMMANDS}
+    COMMANDS = {**PUBLISH_COMMANDS, **MAINTENANCE_COMMANDS, **GC_COMMANDS}
 
     event: dict[str, Any] = {"event": "swissknife", "argv": argv, "pid": os.getpid()}
     code = 0

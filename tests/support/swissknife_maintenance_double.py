@@ -16,19 +16,7 @@ double does what cvmfs does; where it does not, the message says so.
   becomes the new revision; ``trunk-previous`` is removed and, with ``-n`` (not an undo), re-set to
   the old ``trunk`` only if that tag survived the deletion (it never does: its revision is the
   current one). Prints ``removed tag <name> (<hash>)`` for each deleted tag.
-- ``gc`` (swissknife_gc.cc ``CommandGc::Main``; garbage_collection/garbage_collector_impl.h;
-  catalog_traversal.h ``IsBelowPruningThresholds``): preserved = the head revision and its
-  predecessors until ``-h`` revisions back or the first one added to the reflog before ``-z``
-  (inclusive), plus every tagged root catalog; every reflog catalog not preserved is swept with
-  the objects it references that no preserved catalog references; tag databases and certificates
-  listed in the reflog before the oldest preserved head revision are swept too, except the
-  manifest's own. ``-d`` deletes nothing, ``-l`` prints ``Sweep: <hash><suffix>``, ``-L`` appends
-  the same to a file. The new ``.cvmfsreflog`` is uploaded and its hash written to ``-R``; the
-  manifest (and its ``Y``) is NOT touched (the real one does not either).
-- ``check`` (swissknife_check.cc ``CommandCheck::Main``, ``InspectReflog``, ``InspectTree``):
-  reflog checksum, root catalog and tag database in the reflog, ``-n`` tag, every file's data
-  object with ``-c``; ``no problems found`` or ``CATALOG PROBLEMS OR OTHER ERRORS FOUND`` (exit 1).
-  Not checked: the certificate's reflog entry (the double's ``sign`` does not record it).
+- ``gc``, ``check``: :mod:`tests.support.swissknife_gc_double`.
 - ``create`` (swissknife_sync.cc ``CommandCreate::Main``; catalog_mgr_rw.cc ``CreateRepository``):
   an empty root catalog, an empty ``.cvmfsreflog`` (its hash written to ``-R``) and a revision-0
   manifest (``G yes`` with ``-z``) in ``-o``. It never looks whether the storage holds a repository.
@@ -40,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import sys
 import tempfile
 import time
 import zlib
@@ -70,17 +57,17 @@ CATALOG, CERTIFICATE, HISTORY, METAINFO = 0, 1, 2, 3  # SqlReflog::ReferenceType
 SUFFIXES = {CATALOG: "C", CERTIFICATE: "X", HISTORY: "H", METAINFO: "M"}
 
 
-def _text(options: Options, key: str, default: str = "") -> str:
+def option(options: Options, key: str, default: str = "") -> str:
     value = options.get(key, default)
     assert isinstance(value, str)
     return value
 
 
-def _out(line: str) -> None:
+def out(line: str) -> None:
     print(line, flush=True)
 
 
-def _rfc_now() -> str:
+def rfc_now() -> str:
     return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
 
 
@@ -122,10 +109,10 @@ def _fetch_manifest(url: str) -> dict[str, str]:
 
 def _environment_manifest(options: Options) -> dict[str, str]:
     """``CommandTag::InitializeEnvironment``: the ``-m`` file if it exists, else the remote one."""
-    path = _text(options, "m")
+    path = option(options, "m")
     if path and host(path).is_file():
         return manifest_fields(host(path).read_bytes())
-    return _fetch_manifest(_text(options, "w"))
+    return _fetch_manifest(option(options, "w"))
 
 
 def _read_only_environment(options: Options) -> None:
@@ -143,15 +130,15 @@ def _machine_readable(tag: layout.Tag) -> str:
 # --- tag_info, tag_list ---------------------------------------------------------------------------
 def tag_info(options: Options) -> None:
     _read_only_environment(options)
-    tags = tags_of(_text(options, "w"), _environment_manifest(options))
-    name = _text(options, "n")
+    tags = tags_of(option(options, "w"), _environment_manifest(options))
+    name = option(options, "n")
     tag = next((t for t in tags if t.name == name), None)
     if tag is None:
         raise Failure(f"tag '{name}' does not exist")
     if "x" in options:
-        _out(_machine_readable(tag))
+        out(_machine_readable(tag))
         return
-    _out(f"Name:         {tag.name}\nRevision:     {tag.revision}\n"
+    out(f"Name:         {tag.name}\nRevision:     {tag.revision}\n"
          f"Timestamp:    {time.strftime('%d %b %Y %H:%M:%S', time.gmtime(tag.timestamp))}\n"
          f"Branch:       {tag.branch}\nRoot Hash:    {tag.hash}\nCatalog Size: {tag.size} Byte\n"
          f"{tag.description}")
@@ -161,16 +148,16 @@ def tag_list(options: Options) -> None:
     _read_only_environment(options)
     if "B" in options:
         raise Failure("the cvmfs_swissknife double does not emulate branch listings (-B)")
-    tags = sorted(tags_of(_text(options, "w"), _environment_manifest(options)),
+    tags = sorted(tags_of(option(options, "w"), _environment_manifest(options)),
                   key=lambda t: (t.revision, t.name))
     if "x" in options:
         for tag in tags:
-            _out(_machine_readable(tag))
+            out(_machine_readable(tag))
         return
-    _out("Name │ Revision │ Timestamp │ Branch │ Description")
+    out("Name │ Revision │ Timestamp │ Branch │ Description")
     for tag in reversed(tags):
-        _out(f"{tag.name} │ {tag.revision} │ {tag.timestamp} │ {tag.branch} │ {tag.description}")
-    _out(f"listing contains {len(tags)} tags")
+        out(f"{tag.name} │ {tag.revision} │ {tag.timestamp} │ {tag.branch} │ {tag.description}")
+    out(f"listing contains {len(tags)} tags")
 
 
 # --- tag_rollback ---------------------------------------------------------------------------------
@@ -189,8 +176,8 @@ def tag_rollback(options: Options) -> None:
     if "m" not in options:
         raise Failure("no (unsigned) manifest provided (-m)\nfailed to init environment")
     undo_rollback = "n" not in options
-    name = PREVIOUS if undo_rollback else _text(options, "n")
-    stratum0 = _text(options, "w")
+    name = PREVIOUS if undo_rollback else option(options, "n")
+    stratum0 = option(options, "w")
     fields = _environment_manifest(options)
     tags = tags_of(stratum0, fields)
     target = next((t for t in tags if t.name == name), None)
@@ -210,7 +197,7 @@ def tag_rollback(options: Options) -> None:
         raise Failure(f"failed to open catalog with hash '{target.hash}'") from None
     now = int(time.time())
     catalog.update(revision=current + 1, previous=fields["C"], timestamp=now)
-    uploader = Uploader(Spooler.parse(_text(options, "r")))
+    uploader = Uploader(Spooler.parse(option(options, "r")))
     content = catalog_bytes(catalog)
     root_hash = uploader.put_content(content, "C")
     updated = replace(target, hash=root_hash, size=len(content), revision=current + 1, timestamp=now)
@@ -218,226 +205,39 @@ def tag_rollback(options: Options) -> None:
     tags = _undo_tags([*(t for t in tags if t.name not in condemned), updated], updated, undo_rollback)
     fields.update(C=root_hash, S=str(current + 1), T=str(now))
     fields["H"] = uploader.put_content(layout.tag_database_bytes(tags), "H")
-    host(_text(options, "m")).write_bytes(unsigned_manifest(manifest_from(fields)))
+    host(option(options, "m")).write_bytes(unsigned_manifest(manifest_from(fields)))
     width = max((len(t.name) for t in affected), default=0)
     for tag in affected:
-        _out(f"removed tag {tag.name.ljust(width)} ({tag.hash})")
-
-
-# --- gc ---------------------------------------------------------------------------------------------
-def _int64(text: str) -> int:
-    """``String2Int64``: the leading (signed) digits, 0 without any."""
-    digits = ""
-    for index, char in enumerate(text):
-        if char.isdigit() or (index == 0 and char == "-"):
-            digits += char
-        else:
-            break
-    return int(digits) if digits.strip("-") else 0
-
-
-class _Sweeper:
-    def __init__(self, options: Options, uploader: Uploader) -> None:
-        self.uploader, self.dry_run = uploader, "d" in options
-        self.verbose, self.log_path = "l" in options, _text(options, "L")
-        self.swept: set[str] = set()
-
-    def sweep(self, digest: str, suffix: str) -> None:
-        if digest + suffix in self.swept:
-            return
-        self.swept.add(digest + suffix)
-        if self.verbose:
-            _out(f"Sweep: {digest}{suffix}")
-        if self.log_path:
-            with host(self.log_path).open("a") as log:
-                log.write(f"{digest}{suffix}\n")
-        if not self.dry_run:
-            key = f"{self.uploader.alias}/data/{digest[:2]}/{digest[2:]}{suffix}"
-            self.uploader.client.delete_object(Bucket=self.uploader.bucket, Key=key)
-
-
-def _preserved_heads(stratum0: str, head: str, depth_limit: int | None, since: int | None,
-                     added: dict[str, int]) -> list[str]:
-    """The head revision and its predecessors the traversal keeps (``IsBelowPruningThresholds``)."""
-    kept, digest, depth = [], head, 0
-    while digest:
-        kept.append(digest)
-        below = (depth_limit is not None and depth >= depth_limit) or (
-            since is not None and added.get(digest, 0) < since)
-        if below:
-            break
-        try:
-            digest = str(catalog_of(stratum0, digest).get("previous") or "")
-        except Failure:  # ignore_load_failure
-            break
-        depth += 1
-    return kept
-
-
-def _referenced(stratum0: str, digest: str) -> set[str]:
-    try:
-        entries = catalog_of(stratum0, digest)["entries"]
-    except Failure:
-        return set()
-    return {entry["hash"] for entry in entries.values() if entry.get("hash")}
-
-
-def gc(options: Options) -> None:
-    try:
-        checksum = host(_text(options, "R")).read_text().strip()
-    except OSError:
-        raise Failure("Could not read reflog checksum") from None
-    depth = _int64(_text(options, "h")) if "h" in options else None
-    since = _int64(_text(options, "z")) if "z" in options else None
-    if depth is None and since is None:
-        raise Failure("neither a timestamp nor history threshold given")
-    stratum0, name = _text(options, "r"), _text(options, "n")
-    raw = http_get(f"{stratum0}/.cvmfspublished")
-    if raw is None:
-        raise Failure("failed to load repository manifest (2 - manifest not found)")
-    fields = manifest_fields(raw)
-    if fields.get("G") != "yes":
-        raise Failure("repository does not allow garbage collection")
-    reflog = http_get(f"{stratum0}/.cvmfsreflog")
-    if reflog is None or hashlib.sha1(reflog).hexdigest() != checksum:
-        print(f"data corruption in .cvmfsreflog for {name}, run `cvmfs_server check -r` to fix",
-              file=sys.stderr)
-        raise Failure("cvmfs_swissknife: swissknife_gc.cc: Assertion `reflog.IsValid()' failed.", 134)
-    uploader = Uploader(Spooler.parse(_text(options, "u")))
-    sweeper = _Sweeper(options, uploader)
-    rows = reflog_rows(reflog)
-    added = {digest: stamp for digest, kind, stamp in rows if kind == CATALOG}
-    _out(f"  --> marking unreferenced objects [{_rfc_now()}]")
-    heads = _preserved_heads(stratum0, fields["C"], depth, since, added)
-    preserved_catalogs = {*heads, *(t.hash for t in tags_of(stratum0, fields))}
-    preserved = set(preserved_catalogs)
-    for digest in preserved_catalogs:
-        preserved |= _referenced(stratum0, digest)
-    oldest = min(added.get(digest, 0) for digest in heads)
-    _out(f"  --> sweeping unreferenced objects [{_rfc_now()}]")
-    condemned: set[str] = set()
-    for digest, kind, _ in rows:
-        if kind == CATALOG and digest not in preserved:
-            for obj in sorted(_referenced(stratum0, digest) - preserved):
-                sweeper.sweep(obj, "")
-            sweeper.sweep(digest, "C")
-            condemned.add(digest)
-    keep = {fields.get("X", ""), fields.get("H", ""), fields.get("M", "")}
-    for digest, kind, stamp in rows:
-        if kind != CATALOG and stamp < oldest and digest not in keep:
-            sweeper.sweep(digest, SUFFIXES.get(kind, ""))
-            condemned.add(digest)
-    _out(f"  --> done garbage collecting [{_rfc_now()}]")
-    if "d" in options:
-        return
-    new_reflog = reflog_without(reflog, condemned)
-    uploader.put(".cvmfsreflog", new_reflog)
-    host(_text(options, "R")).write_text(hashlib.sha1(new_reflog).hexdigest())
-
-
-# --- check ---------------------------------------------------------------------------------------
-def _exists(stratum0: str, key: str) -> bool:
-    try:
-        return http_get(f"{stratum0}/{key}") is not None
-    except Failure:
-        return False
-
-
-def _inspect_reflog(stratum0: str, options: Options, fields: dict[str, str]) -> bool:
-    reflog = http_get(f"{stratum0}/.cvmfsreflog")
-    if reflog is None:
-        if "R" in options:
-            print("local reflog checksum set but reflog itself is missing, aborting", file=sys.stderr)
-            return False
-        return True
-    if "R" not in options:
-        print(".cvmfsreflog present but no checksum provided, aborting", file=sys.stderr)
-        return False
-    try:
-        expected = host(_text(options, "R")).read_text().strip()
-    except OSError:
-        raise Failure("failed to read reflog checksum file") from None
-    _out("Inspecting log of references")
-    computed = hashlib.sha1(reflog).hexdigest()
-    problem = ""
-    listed = {digest for digest, _, _ in reflog_rows(reflog)} if computed == expected else set()
-    if computed != expected:
-        problem = f"The .cvmfsreflog has unexpected content hash {computed} (expected {expected})"
-    elif fields["C"] not in listed:
-        problem = f"failed to find catalog root hash {fields['C']} in .cvmfsreflog"
-    elif fields.get("H") and fields["H"] not in listed:
-        problem = f"failed to find tag database's hash {fields['H']} in .cvmfsreflog"
-    if problem:
-        print(f"{problem}\nfailed to verify reflog", file=sys.stderr)
-        return False
-    return True
-
-
-def check(options: Options) -> None:
-    if "s" in options:
-        raise Failure("the cvmfs_swissknife double does not emulate nested catalogs (-s)")
-    stratum0 = _text(options, "r")
-    if "k" not in options or "N" not in options:
-        raise Failure("please provide pubkey and repo name for remote repositories")
-    raw = http_get(f"{stratum0}/.cvmfspublished")
-    if raw is None:
-        raise Failure("failed to load repository manifest")
-    fields = manifest_fields(raw)
-    if not _inspect_reflog(stratum0, options, fields):
-        raise Failure("", 1)
-    root = fields["C"]
-    if "n" in options:
-        tag_name = _text(options, "n")
-        if not fields.get("H"):
-            raise Failure("no history")
-        tag = next((t for t in tags_of(stratum0, fields) if t.name == tag_name), None)
-        if tag is None:
-            raise Failure(f"no such tag: {tag_name}")
-        root = tag.hash
-        _out(f"Inspecting repository tag {tag_name}")
-    try:
-        entries = catalog_of(stratum0, root)["entries"]
-    except Failure:
-        print(f"failed to load catalog {root}", file=sys.stderr)
-        raise Failure("CATALOG PROBLEMS OR OTHER ERRORS FOUND") from None
-    healthy = True
-    for path, entry in sorted(entries.items()):
-        digest = entry.get("hash")
-        if "c" in options and digest and not _exists(stratum0, f"data/{digest[:2]}/{digest[2:]}"):
-            print(f"data chunk {digest} (/{path}) missing", file=sys.stderr)
-            healthy = False
-    if not healthy:
-        raise Failure("CATALOG PROBLEMS OR OTHER ERRORS FOUND")
-    _out("no problems found")
+        out(f"removed tag {tag.name.ljust(width)} ({tag.hash})")
 
 
 # --- create, upload ---------------------------------------------------------------------------------
 def create(options: Options) -> None:
     if "V" in options or "v" in options:
         raise Failure("the cvmfs_swissknife double does not emulate VOMS or volatile repositories")
-    if _text(options, "a", "sha1") != "sha1":
+    if option(options, "a", "sha1") != "sha1":
         raise Failure("the cvmfs_swissknife double only implements sha1")
-    uploader = Uploader(Spooler.parse(_text(options, "r")))
+    uploader = Uploader(Spooler.parse(option(options, "r")))
     now = int(time.time())
     root_hash = uploader.put_content(catalog_bytes({"entries": {}, "revision": 0, "timestamp": now}), "C")
     reflog = reflog_bytes(None, [])
     uploader.put(".cvmfsreflog", reflog)
-    host(_text(options, "R")).write_text(hashlib.sha1(reflog).hexdigest())
+    host(option(options, "R")).write_text(hashlib.sha1(reflog).hexdigest())
     fields = layout.ManifestFields(revision=0, root_hash=root_hash, timestamp=0, fqrn="",
                                    gc="z" in options)
-    host(_text(options, "o")).write_bytes(unsigned_manifest(fields))
+    host(option(options, "o")).write_bytes(unsigned_manifest(fields))
 
 
 def upload(options: Options) -> None:
-    source = host(_text(options, "i"))
+    source = host(option(options, "i"))
     try:
         body = source.read_bytes()
     except OSError:
-        raise Failure(f"failed to upload {_text(options, 'i')}") from None
-    Uploader(Spooler.parse(_text(options, "r"))).put(_text(options, "o").lstrip("/"), body)
+        raise Failure(f"failed to upload {option(options, 'i')}") from None
+    Uploader(Spooler.parse(option(options, "r"))).put(option(options, "o").lstrip("/"), body)
 
 
 COMMANDS: dict[str, Callable[[Options], None]] = {
-    "tag_info": tag_info, "tag_list": tag_list, "tag_rollback": tag_rollback, "gc": gc, "check": check,
-    "create": create, "upload": upload}
+    "tag_info": tag_info, "tag_list": tag_list, "tag_rollback": tag_rollback, "create": create,
+    "upload": upload}
 
