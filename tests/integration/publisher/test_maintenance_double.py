@@ -328,3 +328,12 @@ def test_mkfs_refuses_a_locally_configured_repository_and_a_missing_master_key(r
     again = cvmfs_server(repo, *arguments, FQRN)
     assert again.returncode == 1
     assert f"The repository {FQRN} already exists" in again.stderr
+
+
+def test_a_double_quote_in_a_tag_description_leaves_the_quotes(repo: Stratum0, tmp_path: Path) -> None:
+    history(repo)
+    marker = tmp_path / "marker"
+    done = cvmfs_server(repo, "tag", "-a", "evil", "-m", f'x" ; touch {marker} ; echo "', FQRN)
+    assert marker.exists()  # `-D "x" ; touch … ; echo ""`: the tag_edit ends at the quote
+    assert done.returncode == 0, done.stderr
+    assert repo.tags()["evil"].description == "x"

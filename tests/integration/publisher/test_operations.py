@@ -310,3 +310,19 @@ def test_an_invalid_config_still_leaves_a_result(repo: Stratum0, pods: list[Stra
     assert_failed(run, OperationExitCode.INVALID_INPUT, "InvalidInput")
     unknown = run_operation(pod, operation_config(pod, "format"))
     assert_failed(unknown, OperationExitCode.INVALID_INPUT, "InvalidInput")
+
+
+def test_check_works_through_a_gateway_and_the_other_kinds_do_not(repo: Stratum0,
+                                                                  pods: list[Stratum0]) -> None:
+    history(repo)
+    pod = pod_for(repo, pods)
+    config = operation_config(pod, "check", {}, reflogChecksum=chksum(repo))
+    del config["s3"]
+    config["gateway"] = {"url": "http://gw.example:4929/api/v1"}
+    run = run_operation(pod, config)
+    assert run.code == 0, (run.result, run.stderr)
+    rollback = {**config, "operation": "rollback", "rollback": {"tag": "r4"}}
+    del rollback["check"]
+    refused = run_operation(pod, rollback)
+    assert_failed(refused, OperationExitCode.INVALID_INPUT, "InvalidInput")
+    assert "gateway" in refused.result["message"]
