@@ -597,8 +597,10 @@ async def outcomes(bench: Bench) -> str:
     return ", ".join(f"{n} {what}" for what, n in counts.most_common())
 
 
-async def start_burst(bench: Bench, prefix: str) -> tuple[list[str], float]:
-    """The Repositories, then every Transaction at once; their names and when they were created."""
+async def start_burst(bench: Bench, prefix: str, later: int = 0
+                      ) -> tuple[list[tuple[str, str]], float]:
+    """The Repositories, then every Transaction but the ``later`` last ones at once; the plan
+    (name, repository) and when the Transactions were created."""
     args = bench.args
     repos = repo_names(args.repositories)
     for fqrn in repos:
@@ -606,8 +608,8 @@ async def start_burst(bench: Bench, prefix: str) -> tuple[list[str], float]:
     await bench.wait_idle(timeout=60)
     start = time.time()
     plan = [(f"{prefix}-{i:04d}", repos[i % len(repos)]) for i in range(args.transactions)]
-    await asyncio.gather(*(bench.create_transaction(name, fqrn) for name, fqrn in plan))
-    return [name for name, _ in plan], start
+    await asyncio.gather(*(bench.create_transaction(name, fqrn) for name, fqrn in plan[:len(plan) - later]))
+    return plan, start
 
 
 async def case_sigkill(bench: Bench) -> Figures:
@@ -616,16 +618,23 @@ async def case_sigkill(bench: Bench) -> Figures:
     figures = Figures()
     args = bench.args
     await operator_ready(bench)
-    plan, start = await start_burst(bench, "kill")
-    kills = killer.Killer(bench.operator, bench.proxy, killer.schedule(args.kills, args.seed), seed=args.seed)
+    later = min(args.kills, args.transactions // 2)  # one after each restart: work in flight to the end
+    plan, start = await start_burst(bench, "kill", later)
+
+    async def one_more(kills_so_far: int) -> None:
+        if kills_so_far <= later:
+            await bench.create_transaction(*plan[len(plan) - later + kills_so_far - 1])
+    kills = killer.Killer(bench.operator, bench.proxy, killer.schedule(args.kills, args.seed), seed=args.seed,
+                          after_restart=one_more)
     await kills.run()
     killing = time.time() - start
     left = sum(1 for phase in (await bench.phases()).values() if phase not in invariants.FINAL)
-    done = await bench.wait_final(plan, timeout=args.timeout)
+    done = await bench.wait_final([name for name, _ in plan], timeout=args.timeout)
     wall = time.time() - start
     idle = await bench.wait_idle(timeout=60)
     figures.add("Transactions / Repositories", f"{len(plan)} / {args.repositories}")
-    figures.add("kills (seed)", f"{kills.summary()} (seed {args.seed})")
+    figures.add("kills (seed)", f"{kills.summary()} (seed {args.seed}); {later} of the Transactions "
+                "created one after each of the first restarts")
     figures.add("kills done after", f"{killing:.1f} s, {left} Transactions not final then")
     figures.add("operator exited by itself", len(kills.exited))
     figures.add("wall time until all final", f"{wall:.1f} s" + ("" if done else " (TIMED OUT)"))
@@ -649,17 +658,18 @@ async def case_replicas(bench: Bench) -> Figures:
             if not await runs.watching(proxy_b.records):
                 raise SystemExit(f"the second replica did not start; log: {second.log_path}")
             plan, start = await start_burst(bench, "rep")
+            names_ = [name for name, _ in plan]
 
             async def half_final() -> bool:
                 phases = await bench.phases()
-                return sum(1 for n in plan if phases.get(n) not in invariants.FINAL) <= len(plan) // 2
+                return sum(1 for n in names_ if phases.get(n) not in invariants.FINAL) <= len(plan) // 2
             await runs.until(half_final, args.timeout)
             moment = killer.Moment("after a Transaction status write", "patch", "transactions/status")
             kills = killer.Killer(second, proxy_b, [moment], restart=False, patience=60.0,
                                   arm_after=(0.0, 0.0))
             await kills.run()
             left = sum(1 for phase in (await bench.phases()).values() if phase not in invariants.FINAL)
-            done = await bench.wait_final(plan, timeout=args.timeout)
+            done = await bench.wait_final(names_, timeout=args.timeout)
             wall = time.time() - start
             idle = await bench.wait_idle(timeout=60)
         finally:

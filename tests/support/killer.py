@@ -20,7 +20,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,7 +128,9 @@ class Killer:
     For a request moment the trigger is armed ``arm_after`` seconds (drawn per kill) after the
     process is up (kopf watches Transactions), so it is not always the first such request; when
     none comes within ``patience`` seconds the process is killed anyway (recorded as such).
-    ``restart=False`` kills without starting again (a replica that stays dead)."""
+    ``restart=False`` kills without starting again (a replica that stays dead).
+    ``after_restart(kills so far)`` runs after each restart, e.g. to create more work, so that
+    later kills still find Transactions in flight."""
 
     operator: OperatorProcess
     proxy: ApiProxy
@@ -138,6 +140,7 @@ class Killer:
     startup_limit: float = 60.0  # seconds a restarted process may take to come up
     arm_after: tuple[float, float] = (0.0, 1.0)
     restart: bool = True
+    after_restart: Callable[[int], Awaitable[None]] | None = None
     kills: list[Kill] = field(default_factory=list)
     exited: list[str] = field(default_factory=list)  # processes found dead before their kill
     restarts: list[float] = field(default_factory=list)  # time.time() of each restart
@@ -166,6 +169,8 @@ class Killer:
                         self._armed = None
                         self._kill(moment, f"no such request within {self.patience:.0f} s")
                 await asyncio.to_thread(self._reap_and_restart)
+                if self.after_restart is not None:
+                    await self.after_restart(len(self.kills))
         finally:
             self._armed = None
             self.proxy.listeners.remove(self._seen)

@@ -3,8 +3,9 @@
 A seeded schedule (tests/support/killer.py) kills the real operator process right after the API
 server accepted one of its writes (a pod or a Lease created or deleted, a Transaction or
 Repository status written, an Event posted), before the answer reaches it, or at a random time
-after its start (some fall in kopf's start-up), and starts it again at once. Here 20 kills over
-20 Transactions on 4 Repositories (a restart costs the operator's start-up, ~2 s); the issue's
+after its start (some fall in kopf's start-up), and starts it again at once. Here 16 kills over
+16 Transactions on 4 Repositories (a restart costs the operator's start-up, 2-3 s), half of them
+created one after each of the first restarts so that the later kills still hit work; the issue's
 size (200 kills, 200 Transactions, 10 Repositories) is ``python benchmarks/operator_load.py
 sigkill``.
 
@@ -40,8 +41,9 @@ from tests.support.killer import Killer, Moment, dump, schedule
 from tests.support.s3 import ACCESS_KEY, SECRET_KEY, S3Endpoint
 
 REPOSITORIES = tuple(f"k{i}.example.org" for i in range(4))
-TRANSACTIONS = 20
-KILLS = 20
+TRANSACTIONS = 16
+KILLS = 16
+LATER = 8  # Transactions created one after each of the first restarts: later kills find work in flight
 SEED = 20261201
 DEADLINE = 45.0  # seconds after the last kill for every Transaction to be final
 
@@ -59,13 +61,20 @@ async def test_every_transaction_succeeds_exactly_once_through_sigkills_and_rest
     for fqrn in REPOSITORIES:
         await cluster.create_repository(repository(fqrn))
     plan = {("default", f"k{i:02d}"): REPOSITORIES[i % len(REPOSITORIES)] for i in range(TRANSACTIONS)}
-    for (namespace, name), fqrn in plan.items():
+    order = list(plan.items())
+    for (namespace, name), fqrn in order[:TRANSACTIONS - LATER]:
         kubelet.fates[name] = Fate(seconds=0.2)
         await cluster.create_transaction(transaction(name, namespace, repo=fqrn))
 
+    async def one_more(kills: int) -> None:
+        if kills <= LATER:
+            (namespace, name), fqrn = order[TRANSACTIONS - LATER + kills - 1]
+            kubelet.fates[name] = Fate(seconds=0.2)
+            await cluster.create_transaction(transaction(name, namespace, repo=fqrn))
+
     env = {**operator_env, "CVMFS_OPERATOR_API_SERVER": proxy.url}
     async with operator_process(env, tmp_path / "operator.log") as operator:
-        killer = Killer(operator, proxy, schedule(KILLS, SEED), seed=SEED)
+        killer = Killer(operator, proxy, schedule(KILLS, SEED), seed=SEED, after_restart=one_more)
         await killer.run()
         killing = time.monotonic() - began
         left = await runs.unfinished(cluster, plan)
