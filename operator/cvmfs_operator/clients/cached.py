@@ -21,7 +21,7 @@ from typing import Any, cast
 
 import kubernetes
 
-from cvmfs_operator.api.types import Manifest, Repository, Transaction
+from cvmfs_operator.api.types import Manifest, Repository, RepositoryOperation, Transaction
 from cvmfs_operator.clients.cache import Store, trim_object
 from cvmfs_operator.clients.errors import AlreadyExists, ApiUnavailable, Conflict
 from cvmfs_operator.clients.kube import KubeClient
@@ -43,6 +43,7 @@ class Caches:
     repositories: Store = field(default_factory=lambda: Store("Repository", trim_object))
     pods: Store = field(default_factory=lambda: Store("publisher pod", trim_object))
     leases: Store = field(default_factory=lambda: Store("repository lock", trim_object))
+    operations: Store = field(default_factory=lambda: Store("RepositoryOperation", trim_object))
 
 
 class CachingKubeClient(KubeClient):
@@ -89,6 +90,31 @@ class CachingKubeClient(KubeClient):
         if written:
             self.caches.repositories.put(written)
 
+    # RepositoryOperations (unfinished ones from kopf's watch, as Transactions)
+
+    def get_repository_operation(self, namespace: str, name: str) -> RepositoryOperation | None:
+        known = self.caches.operations.get(namespace, name)
+        if known is not None:
+            return cast(RepositoryOperation, known)
+        return self.refresh_repository_operation(namespace, name)
+
+    def refresh_repository_operation(self, namespace: str, name: str) -> RepositoryOperation | None:
+        op = super().get_repository_operation(namespace, name)
+        if op is not None:
+            self.caches.operations.put(cast(dict[str, Any], op))
+        return op
+
+    def patch_repository_operation_status(self, namespace: str, name: str, status: Mapping[str, Any],
+                                          resource_version: str | None = None) -> None:
+        try:
+            written = self._patch_operation_status(namespace, name, status, resource_version)
+        except AlreadyExists as exc:  # 409 on a patch: the resourceVersion precondition failed
+            self.caches.operations.invalidate(namespace, name)
+            self.refresh_repository_operation(namespace, name)
+            raise Conflict(str(exc)) from None
+        if written:
+            self.caches.operations.put(written)
+
     # Pods and Leases
 
     def list_pods(self, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -111,6 +137,16 @@ class CachingKubeClient(KubeClient):
 
     def create_lease(self, manifest: Manifest) -> dict[str, Any]:
         lease = super().create_lease(manifest)
+        self.caches.leases.put(lease)
+        return lease
+
+    def hand_over_lease(self, namespace: str, name: str, resource_version: str, holder: str,
+                        acquire_time: str) -> dict[str, Any]:
+        try:
+            lease = super().hand_over_lease(namespace, name, resource_version, holder, acquire_time)
+        except AlreadyExists:  # 409: changed since it was read; the watch brings the new one
+            self.caches.leases.invalidate(namespace, name)
+            raise
         self.caches.leases.put(lease)
         return lease
 

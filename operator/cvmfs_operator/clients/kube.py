@@ -18,11 +18,13 @@ from kubernetes.client.exceptions import ApiException
 
 from cvmfs_operator.api.types import (
     GROUP,
+    OPERATION_PLURAL,
     REPOSITORY_PLURAL,
     TRANSACTION_PLURAL,
     VERSION,
     Manifest,
     Repository,
+    RepositoryOperation,
     Transaction,
 )
 from cvmfs_operator.clients import ratelimit
@@ -146,6 +148,36 @@ class KubeClient:
             f"patch status of Repository {name}", self.custom.patch_cluster_custom_object_status,
             GROUP, VERSION, REPOSITORY_PLURAL, name, {"status": dict(status)}))
 
+    # RepositoryOperations
+
+    def get_repository_operation(self, namespace: str, name: str) -> RepositoryOperation | None:
+        return cast(RepositoryOperation | None, self._maybe(
+            f"get RepositoryOperation {namespace}/{name}", self.custom.get_namespaced_custom_object,
+            GROUP, VERSION, namespace, OPERATION_PLURAL, name))
+
+    def patch_repository_operation_status(self, namespace: str, name: str, status: Mapping[str, Any],
+                                          resource_version: str | None = None) -> None:
+        self._patch_operation_status(namespace, name, status, resource_version)
+
+    def _patch_operation_status(self, namespace: str, name: str, status: Mapping[str, Any],
+                                resource_version: str | None) -> dict[str, Any]:
+        """As :meth:`_patch_status`, for a RepositoryOperation."""
+        body: dict[str, Any] = {"status": dict(status)}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return cast(dict[str, Any], self._call(
+            f"patch status of RepositoryOperation {namespace}/{name}",
+            self.custom.patch_namespaced_custom_object_status,
+            GROUP, VERSION, namespace, OPERATION_PLURAL, name, body))
+
+    def create_repository_operation(self, manifest: Manifest) -> dict[str, Any]:
+        """Create a RepositoryOperation; raises AlreadyExists (409) when its name is taken."""
+        namespace = manifest["metadata"]["namespace"]
+        return cast(dict[str, Any], self._call(
+            f"create RepositoryOperation {namespace}/{manifest['metadata']['name']}",
+            self.custom.create_namespaced_custom_object, GROUP, VERSION, namespace, OPERATION_PLURAL,
+            manifest))
+
     # Pods (operator namespace only)
 
     def list_pods(self, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -182,6 +214,15 @@ class KubeClient:
         return cast(dict[str, Any], self._call(
             f"create Lease {namespace}/{manifest['metadata']['name']}",
             self.coordination.create_namespaced_lease, namespace, manifest))
+
+    def hand_over_lease(self, namespace: str, name: str, resource_version: str, holder: str,
+                        acquire_time: str) -> dict[str, Any]:
+        """Give the Lease to ``holder``, only if it is still the version read (409 otherwise)."""
+        body = {"metadata": {"resourceVersion": resource_version},
+                "spec": {"holderIdentity": holder, "acquireTime": acquire_time}}
+        return cast(dict[str, Any], self._call(
+            f"hand over Lease {namespace}/{name}", self.coordination.patch_namespaced_lease,
+            name, namespace, body))
 
     def delete_lease(self, namespace: str, name: str, uid: str | None) -> None:
         """Delete the Lease, only if it is still the one we read (uid precondition)."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cvmfs_operator.api import contract
+from cvmfs_operator.api import operation_contract as oc
 from cvmfs_operator.clients.errors import KubeError, NotFound
 from cvmfs_operator.clients.kube import MERGE_PATCH, KubeClient
 from cvmfs_operator.render import names
@@ -54,6 +55,8 @@ class Fate:
 FINALIZER = "cvmfs.cern.ch/simulated-kubelet"
 FateFn = Callable[[dict[str, Any]], Fate]
 PublishFn = Callable[[contract.PublisherConfig], contract.PublisherResult]
+OperateFn = Callable[[oc.OperationConfig], oc.OperationResult]  # what an operation pod does
+POD_COMPONENTS = ("publisher", "operation")  # the pods it runs: publisher and operation pods
 # Where the container's log goes (namespace, pod, line; None when the container ended): what
 # the pods log subresource serves, e.g. ApiEmulator.write_pod_log.
 PodLogSink = Callable[[str, str, str | None], None]
@@ -77,9 +80,10 @@ def _stamp(moment: datetime.datetime) -> str:
 
 class SimulatedKubelet:
     def __init__(self, kube: KubeClient, namespace: str, fate: FateFn | None = None,
-                 poll: float = 0.1, publish: PublishFn | None = None, pod_log: PodLogSink | None = None
-                 ) -> None:
+                 poll: float = 0.1, publish: PublishFn | None = None, pod_log: PodLogSink | None = None,
+                 operate: OperateFn | None = None) -> None:
         self.kube = kube
+        self.operate = operate  # what a successful operation pod does; None: report success only
         self.pod_log = pod_log
         self.publish = publish  # what a successful pod does to the repository; None: nothing
         self.namespace = namespace
@@ -109,8 +113,12 @@ class SimulatedKubelet:
                 self.tick()
             self._stop.wait(self.poll)
 
+    def _pods(self) -> list[dict[str, Any]]:
+        return [pod for component in POD_COMPONENTS
+                for pod in self.kube.list_pods(self.namespace, {names.LABEL_COMPONENT: component})]
+
     def tick(self) -> None:
-        pods = self.kube.list_pods(self.namespace, {names.LABEL_COMPONENT: "publisher"})
+        pods = self._pods()
         active: dict[str, list[str]] = {}
         for pod in pods:
             phase = (pod.get("status") or {}).get("phase")
@@ -143,12 +151,12 @@ class SimulatedKubelet:
         name = pod["metadata"]["name"]
         if not ended:
             self._finish(pod, "Failed", {}, exit_code=int(contract.ExitCode.CANCELLED),
-                         message=_cancelled_result(pod))
+                         message=_cancelled_operation(pod) if _is_operation(pod) else _cancelled_result(pod))
         self._set_finalizer(name, present=False)
 
     def release_all(self) -> None:
         """Remove this kubelet's finalizer from every pod (when the simulation stops)."""
-        for pod in self.kube.list_pods(self.namespace, {names.LABEL_COMPONENT: "publisher"}):
+        for pod in self._pods():
             if FINALIZER in (pod["metadata"].get("finalizers") or []):
                 self._set_finalizer(pod["metadata"]["name"], present=False)
 
@@ -168,7 +176,8 @@ class SimulatedKubelet:
             with contextlib.suppress(NotFound):
                 self._patch_status(name, {
                     "phase": "Running", "startTime": _stamp(now),
-                    "containerStatuses": [self._container(pod, {"running": {"startedAt": _stamp(now)}})],
+                    "containerStatuses": [self._container(pod, {"running": {"startedAt": _stamp(now)}},
+                                                          _main(pod))],
                 })
             return
         started, fate = self._started[name]
@@ -196,7 +205,10 @@ class SimulatedKubelet:
         else:  # the publish itself decides, as the publisher's exit code does
             message = self._default_result(pod)
             error = json.loads(message).get("errorClass")
-            exit_code = int(contract.EXIT_CODES[contract.ErrorClass(error)]) if error else exit_code
+            if error and _is_operation(pod):
+                exit_code = int(oc.OPERATION_EXIT_CODES[oc.OperationErrorClass(error)])
+            elif error:
+                exit_code = int(contract.EXIT_CODES[contract.ErrorClass(error)])
         self._finish(pod, "Succeeded" if exit_code == 0 else "Failed", {},
                      exit_code=exit_code, message=message)
 
@@ -222,7 +234,7 @@ class SimulatedKubelet:
                                           else "Error", "startedAt": now, "finishedAt": now}
             if message is not None:
                 terminated["message"] = message
-            status["containerStatuses"] = [self._container(pod, {"terminated": terminated})]
+            status["containerStatuses"] = [self._container(pod, {"terminated": terminated}, _main(pod))]
         with contextlib.suppress(NotFound):
             self._patch_status(name, status)
 
@@ -245,6 +257,13 @@ class SimulatedKubelet:
 
     def _default_result(self, pod: dict[str, Any]) -> str:
         env = pod["spec"]["containers"][0].get("env", [])
+        if _is_operation(pod):
+            raw_op = next((e.get("value", "") for e in env if e.get("name") == oc.OPERATION_CONFIG_ENV), "{}")
+            op_config = oc.decode_operation_config(raw_op)
+            if self.operate is not None:
+                return json.dumps(self.operate(op_config))
+            return json.dumps(_operation_result(op_config, contract.Outcome.SUCCEEDED.value, None,
+                                                f"{op_config['operation']} done (simulated)"))
         raw = next((e.get("value", "") for e in env if e.get("name") == contract.CONFIG_ENV), "{}")
         config = contract.decode_config(raw)
         if self.publish is not None:
@@ -276,3 +295,32 @@ def _cancelled_result(pod: dict[str, Any]) -> str:
         "logTail": ["[simulated] SIGTERM: cvmfs_server abort -f"],
     }
     return contract.encode_result(result).decode()
+
+
+def _is_operation(pod: dict[str, Any]) -> bool:
+    return bool((pod["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) == "operation")
+
+
+def _main(pod: dict[str, Any]) -> str:
+    """The name of the pod's one container ("publisher", or "operation" in an operation pod)."""
+    containers = pod["spec"].get("containers") or [{}]
+    return str(containers[0].get("name") or "publisher")
+
+
+def _operation_result(config: oc.OperationConfig | None, outcome: str, error: str | None,
+                      message: str) -> oc.OperationResult:
+    return {
+        "contractVersion": oc.OPERATION_CONTRACT_VERSION,
+        "operation": config["operation"] if config else "unknown", "outcome": outcome,
+        "errorClass": error, "step": None if error is None else "operate", "message": message,
+        "revisionBefore": config.get("revisionBefore") if config else None, "revisionAfter": None,
+        "rootHash": None, "reflogChecksum": None, "whitelistExpiry": None, "gc": None, "check": None,
+        "durations": {}, "logTail": [f"[simulated] {message}"],
+    }
+
+
+def _cancelled_operation(pod: dict[str, Any]) -> str:
+    """What the operation program writes when SIGTERM stops it."""
+    result = _operation_result(None, contract.Outcome.CANCELLED.value, oc.OperationErrorClass.CANCELLED.value,
+                               "cancelled by SIGTERM; a transaction the command opened was aborted")
+    return oc.encode_operation_result(result).decode()

@@ -27,7 +27,7 @@ from cvmfs_operator.reconcile.observed import (
     queue_length,
 )
 from cvmfs_operator.render import names
-from cvmfs_operator.render.lock import render_lock
+from cvmfs_operator.render.lock import micro_time, render_lock
 from cvmfs_operator.render.pod import PodInputs, render_pod
 
 MAX_STEPS = 12
@@ -72,6 +72,7 @@ def observe(rt: Runtime, txn: Transaction, queue: QueueLookup,
 def _holder_has_pods(rt: Runtime, holder: str) -> bool:
     uid = holder.rsplit("/", 1)[-1]
     pods = rt.kube.list_pods(rt.settings.namespace, {names.LABEL_TRANSACTION_UID: uid})
+    pods += rt.kube.list_pods(rt.settings.namespace, {names.LABEL_OPERATION_UID: uid})  # an operation's
     return any(pod_view(p, names.LABEL_ATTEMPT).phase not in ("Succeeded", "Failed") for p in pods)
 
 
@@ -162,8 +163,8 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger) -
                 message = f"Broke the lock of repository {fqrn} held by {holder}, which no longer exists"
                 logger.warning("%s", message)
                 rt.kube.post_event(txn, "Warning", "LockBroken", message)
-        case decisions.ReleaseLock():
-            _release(rt, obs, logger)
+        case decisions.ReleaseLock(successor=successor):
+            _release(rt, obs, successor, logger)
         case decisions.CreatePod(attempt=attempt, reflog_checksum=checksum):
             _create_pod(rt, obs, attempt, checksum, logger)
         case decisions.DeletePod(name=pod_name, why=why):
@@ -209,14 +210,25 @@ def _create_pod(rt: Runtime, obs: Observed, attempt: int, reflog_checksum: str |
     rt.kube.post_event(txn, "Normal", "PodCreated", message)
 
 
-def _release(rt: Runtime, obs: Observed, logger: Logger) -> None:
+def _release(rt: Runtime, obs: Observed, successor: str | None, logger: Logger) -> None:
     txn = obs.transaction
     fqrn = txn["spec"]["repository"]
     ns = rt.settings.namespace
     lease = rt.kube.get_lease(ns, names.lock_name(fqrn))
     if lease and lease.get("spec", {}).get("holderIdentity") == obs.me:
-        rt.kube.delete_lease(ns, names.lock_name(fqrn), lease["metadata"].get("uid"))
-        logger.info("Released the lock of repository %s", fqrn)
+        version = lease["metadata"].get("resourceVersion")
+        handed = False
+        if successor and version:
+            try:
+                rt.kube.hand_over_lease(ns, names.lock_name(fqrn), str(version), successor,
+                                        micro_time(obs.now))
+                handed = True
+                logger.info("Handed the lock of repository %s to %s", fqrn, successor.rsplit("/", 1)[0])
+            except (AlreadyExists, NotFound):
+                pass  # changed or gone since it was read: nothing of ours to hand over
+        if not handed:
+            rt.kube.delete_lease(ns, names.lock_name(fqrn), lease["metadata"].get("uid"))
+            logger.info("Released the lock of repository %s", fqrn)
     repo = obs.repository
     active = repo.get("status", {}).get("activeTransaction") if repo is not None else None
     # With others waiting, the next one's pod creation overwrites it: no write of its own here.
@@ -262,17 +274,18 @@ def _with_queue(obs: Observed, repo_fields: dict[str, Any], status: Mapping[str,
 
 
 def _update_queue_length(rt: Runtime, obs: Observed, status: Mapping[str, Any]) -> None:
-    """The gauge follows every step. The Repository's status.queueLength is written when a
-    Transaction joins the queue, with the repository's other status writes (pod creation, a
-    publish's result) and by the health loop: never a write per hand-over per waiting Transaction."""
+    """The gauge follows every step. The Repository's status.queueLength is written when the
+    first Transaction joins an empty queue, with the repository's other status writes (pod
+    creation, a publish's result) and by the health loop: never once per waiting Transaction."""
     if obs.repository is None:
         return
     fqrn = obs.repository["metadata"]["name"]
     running = obs.lock_holder.rsplit("/", 1)[-1] if obs.lock_holder else None
     waiting = queue_length(obs.queue, running)
     rt.metrics.queue_length.labels(fqrn).set(waiting)
+    # The first to wait makes the queue visible; later ones are counted at the next hand-over.
     joined = status.get("phase") == "Queued" and obs.transaction.get("status", {}).get("phase") != "Queued"
-    if joined and obs.repository.get("status", {}).get("queueLength") != waiting:
+    if joined and not obs.repository.get("status", {}).get("queueLength"):
         rt.kube.patch_repository_status(fqrn, {"queueLength": waiting})
 
 

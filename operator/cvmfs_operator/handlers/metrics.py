@@ -97,6 +97,10 @@ class Metrics:
         self.finished = prometheus_client.Counter(
             "cvmfs_operator_transactions_finished_total", "Transactions that reached a final phase",
             ["repository", "phase", "reason"], registry=r)
+        self.operations_finished = prometheus_client.Counter(
+            "cvmfs_operator_operations_finished_total",
+            "RepositoryOperations that reached a final phase, per operation (rollback, tag, resign, gc, "
+            "check)", ["repository", "operation", "phase", "reason"], registry=r)
         self.publish_seconds = prometheus_client.Histogram(
             "cvmfs_operator_publish_duration_seconds", "From publisher pod start to recorded result",
             ["repository"], registry=r, buckets=DURATION_BUCKETS)
@@ -156,6 +160,9 @@ class Metrics:
         for step, seconds in (durations or {}).items():
             if isinstance(seconds, int | float) and not isinstance(seconds, bool):
                 self.step_seconds.labels(repository, str(step)).observe(max(0.0, float(seconds)))
+
+    def operation_finished(self, repository: str, operation: str, phase: str, reason: str) -> None:
+        self.operations_finished.labels(repository, operation, phase, reason).inc()
 
     def transaction_timeline(self, repository: str, timeline: Mapping[str, Any] | None) -> None:
         for phase, seconds in (timeline or {}).items():

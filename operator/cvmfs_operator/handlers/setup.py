@@ -12,11 +12,19 @@ import kopf
 import prometheus_client
 
 from cvmfs_operator.clients import watch
-from cvmfs_operator.handlers import caching, repositories, stratum0_access, transactions
+from cvmfs_operator.handlers import (
+    caching,
+    operation_flow,
+    operations,
+    repositories,
+    stratum0_access,
+    transactions,
+)
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.render import names
 
 STEP_THREADS = 64
+IMMUTABLE_KINDS = ("Transaction", "RepositoryOperation")  # spec immutable: no kopf diffbase
 
 
 class TransactionsWithoutDiffBase(kopf.AnnotationsDiffBaseStorage):
@@ -24,10 +32,10 @@ class TransactionsWithoutDiffBase(kopf.AnnotationsDiffBaseStorage):
     reacts to its changes, so kopf's copy of it would only cost one more write per Transaction."""
 
     def fetch(self, *, body: kopf.Body) -> Any:
-        return None if body.get("kind") == "Transaction" else super().fetch(body=body)
+        return None if body.get("kind") in IMMUTABLE_KINDS else super().fetch(body=body)
 
     def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: Any) -> None:
-        if body.get("kind") != "Transaction":
+        if body.get("kind") not in IMMUTABLE_KINDS:
             super().store(body=body, patch=patch, essence=essence)
 
 
@@ -70,7 +78,8 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
             logger.debug("Serving metrics on port %d", rt.settings.metrics_port)
 
     def pod_changed(event: str, meta: Mapping[str, Any]) -> None:
-        uid = (meta.get("labels") or {}).get(names.LABEL_TRANSACTION_UID)
+        labels = meta.get("labels") or {}
+        uid = labels.get(names.LABEL_TRANSACTION_UID) or labels.get(names.LABEL_OPERATION_UID)
         if uid:
             rt.wakeups.notify(transactions.transaction_key(uid))
 
@@ -78,11 +87,16 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
         fqrn = (meta.get("annotations") or {}).get(names.ANNOTATION_REPOSITORY)
         if fqrn and event == "DELETED":  # released or broken, by this process or another one
             rt.wakeups.notify(fqrn)
+        elif fqrn and event == "MODIFIED":  # handed over: wake the new holder only
+            lease = rt.caches.leases.get(str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+            holder = str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
+            rt.wakeups.notify(transactions.transaction_key(holder.rsplit("/", 1)[-1]) if holder else fqrn)
 
     own = {names.LABEL_MANAGED_BY: names.MANAGED_BY}
     watchers = [
-        watch.publisher_pods(rt.kube, rt.settings.namespace, {**own, names.LABEL_COMPONENT: "publisher"},
-                             pod_changed, on_gap=rt.wakeups.notify_all, store=rt.caches.pods),
+        # Publisher and operation pods: one informer for every pod the operator manages.
+        watch.publisher_pods(rt.kube, rt.settings.namespace, own, pod_changed,
+                             on_gap=rt.wakeups.notify_all, store=rt.caches.pods),
         watch.leases(rt.kube, rt.settings.namespace, {**own, names.LABEL_COMPONENT: "repository-lock"},
                      lock_changed, on_gap=rt.wakeups.notify_all, store=rt.caches.leases),
     ]
@@ -101,5 +115,6 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
     caching.register(registry, rt)
     transactions.register(registry, rt, functools.partial(stratum0_access.read_for_transaction,
                                                           readers=readers))
+    operations.register(registry, rt, functools.partial(operation_flow.read_for_operation, readers=readers))
     repositories.register(registry, rt, readers)
     return registry

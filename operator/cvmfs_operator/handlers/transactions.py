@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import kopf
@@ -18,6 +18,7 @@ from cvmfs_operator.reconcile import transaction as decisions
 from cvmfs_operator.reconcile.observed import QueueEntry
 
 INDEX = "transactions_by_repository"
+OPERATIONS_INDEX = "operations_by_repository"  # handlers/operations.py: the other kind in each queue
 ERROR_DELAY = 5.0
 ERROR_BACKOFF = (0.5, 1.0, 2.0, 4.0, 5.0)  # after 1, 2, 3... API errors in a row (never above 5 s)
 
@@ -27,13 +28,22 @@ def error_delay(failures: int) -> float:
     return ERROR_BACKOFF[min(failures, len(ERROR_BACKOFF)) - 1]
 
 
-def _queue_lookup(index: Any) -> flow.QueueLookup:
+def _queue_lookup(*indexes: Any) -> flow.QueueLookup:
     def lookup(fqrn: str) -> Sequence[QueueEntry]:
-        try:
-            return sorted(index.get(fqrn, []), key=lambda e: e.sort_key())
-        except (KeyError, TypeError):
-            return []
+        entries: list[QueueEntry] = []
+        for index in indexes:
+            try:
+                entries.extend(index.get(fqrn, []))
+            except (KeyError, TypeError, AttributeError):
+                continue
+        return sorted(entries, key=lambda e: e.sort_key())
     return lookup
+
+
+def queue_lookup(kwargs: Mapping[str, Any]) -> flow.QueueLookup:
+    """A repository's one FIFO queue, Transactions and RepositoryOperations by creation time (kopf
+    hands every index to every handler)."""
+    return _queue_lookup(kwargs[INDEX], kwargs.get(OPERATIONS_INDEX))
 
 
 def register(registry: kopf.OperatorRegistry, rt: Runtime,
@@ -51,11 +61,13 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
     # NB: an object stops being indexed only when the `when` filter stops matching; a handler
     # returning None would keep its previous value in the index.
     @kopf.index(*resource, registry=registry, id=INDEX, when=unfinished)
-    def transactions_by_repository(meta: kopf.Meta, spec: kopf.Spec, **_: Any) -> dict[str, QueueEntry]:
+    def transactions_by_repository(meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status,
+                                   **_: Any) -> dict[str, QueueEntry]:
         """Unfinished Transactions per repository, for FIFO queue positions."""
         return {str(spec.get("repository")): QueueEntry(
             created=str(meta.get("creationTimestamp") or ""),
-            namespace=str(meta.get("namespace")), name=str(meta.get("name")), uid=str(meta.get("uid")))}
+            namespace=str(meta.get("namespace")), name=str(meta.get("name")), uid=str(meta.get("uid")),
+            queued=status.get("phase") == "Queued")}
 
     def attention(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
         return decisions.needs_attention(dict(status), dict(spec), datetime.datetime.now(datetime.UTC))
@@ -64,7 +76,7 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
     async def publish(stopped: kopf.DaemonStopped, namespace: str | None, name: str, spec: kopf.Spec,
                       uid: str | None, logger: Logger, **kwargs: Any) -> None:
         """Drive the Transaction through queue, pod and result until it is finished and cleaned up."""
-        lookup = _queue_lookup(kwargs[INDEX])
+        lookup = queue_lookup(kwargs)
         fqrn = str(spec.get("repository"))
         failures = 0
         while not stopped:
@@ -89,7 +101,7 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
     def stop_publisher(namespace: str | None, name: str, logger: Logger, **kwargs: Any) -> None:
         """Stop the Transaction's pod; release the repository lock only once the pod is gone."""
         try:
-            action = flow.reconcile(rt, str(namespace), name, _queue_lookup(kwargs[INDEX]), logger,
+            action = flow.reconcile(rt, str(namespace), name, queue_lookup(kwargs), logger,
                                     deleting=True)
         except KubeError as exc:
             raise kopf.TemporaryError(str(exc), delay=ERROR_DELAY) from None

@@ -28,7 +28,10 @@ class BreakLock:
 
 @dataclass(frozen=True)
 class ReleaseLock:
-    pass
+    """Release the repository lock; with a successor, hand it over to that holder directly (one
+    write instead of a delete and the next one's create, and no race among the waiters)."""
+
+    successor: str | None = None
 
 
 @dataclass(frozen=True)

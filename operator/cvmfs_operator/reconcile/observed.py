@@ -43,6 +43,7 @@ class QueueEntry:
     namespace: str
     name: str
     uid: str
+    queued: bool = True  # in phase Queued: waiting for the lock only (not Pending on its Repository)
 
     @property
     def holder(self) -> str:
@@ -111,8 +112,9 @@ def parse_time(text: str | None) -> datetime.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
 
 
-def pod_view(pod: Mapping[str, Any], attempt_label: str) -> PodView:
-    """Read a Pod manifest (as the API returns it) into the facts decisions use."""
+def pod_view(pod: Mapping[str, Any], attempt_label: str, container_name: str = "publisher") -> PodView:
+    """Read a Pod manifest (as the API returns it) into the facts decisions use (``container_name``:
+    the container whose end is the attempt's, "operation" in an operation pod)."""
     meta = pod.get("metadata", {})
     status = pod.get("status") or {}
     try:
@@ -125,7 +127,7 @@ def pod_view(pod: Mapping[str, Any], attempt_label: str) -> PodView:
     started: datetime.datetime | None = None
     finished: datetime.datetime | None = None
     for container in status.get("containerStatuses") or []:
-        if container.get("name") != "publisher":
+        if container.get("name") != container_name:
             continue
         state = container.get("state") or {}
         terminated = state.get("terminated")

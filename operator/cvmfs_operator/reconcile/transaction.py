@@ -283,7 +283,7 @@ def _start_or_queue(obs: Observed, phase: Phase, attempts: int) -> Action:
             want = Desired(Phase.FAILED, "RepositoryNotFound",
                             f"Repository {txn['spec']['repository']} was deleted while publishing",
                             {"completionTime": rfc3339(obs.now)})
-            return set_status(obs, want, want.message, warning=True) or ReleaseLock()
+            return set_status(obs, want, want.message, warning=True) or ReleaseLock(_successor(obs))
         want = Desired(Phase.PENDING, "RepositoryNotFound",
                         f"waiting for Repository {txn['spec']['repository']}, which does not exist",
                         {"queuePosition": None})
@@ -336,10 +336,10 @@ def _start_or_queue(obs: Observed, phase: Phase, attempts: int) -> Action:
 def _position_stale(txn: Mapping[str, Any], phase: Phase, position: int) -> bool:
     """Whether the written queue position must be rewritten.
 
-    Positions only shrink while a Transaction waits, so the written one stays a true upper bound;
-    it is rewritten when the real one has halved (or reached 1, the next to start), never on every
-    hand-over: log2(queue length) writes per Transaction instead of one per Transaction ahead of
-    it (quadratic over a queue). ``kubectl cvmfs list`` computes exact positions from the queue.
+    Positions only shrink while a Transaction waits, so the one written when it joined the queue
+    stays a true upper bound. It is rewritten once more when the Transaction is next (position 1),
+    never on every hand-over: at most two writes per Transaction instead of one per Transaction
+    ahead of it (quadratic over a queue). ``kubectl cvmfs list`` computes exact positions.
     """
     current = txn.get("status") or {}
     shown = current.get("queuePosition")
@@ -349,7 +349,16 @@ def _position_stale(txn: Mapping[str, Any], phase: Phase, position: int) -> bool
         return True
     if position > shown:
         return True  # an earlier Transaction came into view: the bound must hold
-    return (position == 1 and shown != 1) or position <= shown // 2
+    return position == 1 and shown != 1
+
+
+def _successor(obs: Observed) -> str | None:
+    """The holder identity of the next Transaction in the queue (FIFO), if one waits for the lock
+    (Queued; not one held Pending by its Repository, which could not use the lock)."""
+    for entry in sorted(obs.queue, key=lambda e: e.sort_key()):
+        if entry.holder != obs.me and entry.queued:
+            return entry.holder
+    return None
 
 
 def _queued_wait(obs: Observed) -> float:
@@ -373,7 +382,7 @@ def _after_finish(obs: Observed, phase: Phase) -> Action:
     if live:
         return Wait(min(2.0, obs.reconcile_interval))  # the lock is released only once pods are gone
     if obs.holds_lock:
-        return ReleaseLock()
+        return ReleaseLock(_successor(obs))
     ttl = effective.ttl_after_finished(obs.transaction)
     finished = parse_time(obs.transaction.get("status", {}).get("completionTime")) or obs.now
     for pod in obs.pods:
@@ -395,7 +404,7 @@ def decide_deletion(obs: Observed) -> Action:
     if any(not pod.terminated for pod in obs.pods):
         return Wait(1.0)
     if obs.holds_lock:
-        return ReleaseLock()
+        return ReleaseLock(_successor(obs))
     for pod in obs.pods:
         if pod.deleting:
             return Wait(1.0)

@@ -18,7 +18,7 @@ from cvmfs_operator.api import contract
 from cvmfs_operator.cli.emulator import ApiEmulator
 from cvmfs_operator.clients.kube import KubeClient, make_api_client
 from cvmfs_operator.clients.simkubelet import Fate, FateFn, SimulatedKubelet
-from cvmfs_operator.stratum0 import simulated
+from cvmfs_operator.stratum0 import simulated, simulated_operations
 from tests.support.cluster import Cluster, OperatorProcess, load_example
 from tests.support.s3 import ACCESS_KEY, SECRET_KEY, S3Endpoint
 from tests.unit.crds.schema_tools import schema_errors
@@ -35,7 +35,8 @@ async def api() -> AsyncIterator[ApiEmulator]:
         # schema here, as a real API server would have (it refuses a status that does not fit).
         problems = []
         for (resource, namespace, name), obj in list(emulator.objects.items()):
-            kind = {"transactions": "Transaction", "repositories": "Repository"}.get(resource.plural or "")
+            kind = {"transactions": "Transaction", "repositories": "Repository",
+                    "repositoryoperations": "RepositoryOperation"}.get(resource.plural or "")
             if kind is None or obj.deleted:
                 continue
             errors = {e for e in schema_errors(kind, obj.raw) if e[0].startswith("status")}
@@ -100,18 +101,20 @@ async def operator(operator_env: dict[str, str], tmp_path: Path) -> AsyncIterato
 
 
 class Kubelet:
-    """The test's kubelet: each pod's fate is chosen per Transaction name (default: success),
-    either one Fate for every attempt or a list with one Fate per attempt."""
+    """The test's kubelet: each pod's fate is chosen per Transaction or RepositoryOperation name
+    (default: success), either one Fate for every attempt or a list with one Fate per attempt."""
 
     def __init__(self, kube: KubeClient) -> None:
         self.fates: dict[str, Fate | list[Fate]] = {}
         # A successful pod really publishes (simulated objects written to the S3 endpoint).
-        self.sim = SimulatedKubelet(kube, OPERATOR_NAMESPACE, self._fate,
-                                    publish=simulated.publisher(simulated.s3_stores(ACCESS_KEY, SECRET_KEY)))
+        stores = simulated.s3_stores(ACCESS_KEY, SECRET_KEY)
+        self.sim = SimulatedKubelet(kube, OPERATOR_NAMESPACE, self._fate, publish=simulated.publisher(stores),
+                                    operate=simulated_operations.operator(stores))  # type: ignore[arg-type]
 
     def _fate(self, pod: dict[str, Any]) -> Fate:
         labels = pod["metadata"]["labels"]
-        fate = self.fates.get(labels.get("cvmfs.cern.ch/transaction-name", ""), Fate())
+        name = labels.get("cvmfs.cern.ch/transaction-name") or labels.get("cvmfs.cern.ch/operation-name", "")
+        fate = self.fates.get(name, Fate())
         if isinstance(fate, list):
             attempt = int(labels.get("cvmfs.cern.ch/attempt", "1"))
             return fate[min(attempt, len(fate)) - 1]

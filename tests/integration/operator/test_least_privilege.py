@@ -96,7 +96,9 @@ async def _representative_scenario(cluster: Cluster, kubelet: Kubelet, repositor
     # Swept before any Transaction starts: the invariants below count every publisher pod.
     await eventually(swept, timeout=30, what="the orphan pod deleted by the health timer")
     await cluster.create_transaction(transaction("flaky", backoffLimit=1))
+    kubelet.fates["plain"] = Fate(seconds=2.0)
     await cluster.create_transaction(transaction("plain", repo=OTHER))
+    await cluster.create_transaction(transaction("plain-next", repo=OTHER))  # the lock handed over
     await cluster.create_transaction(transaction("stuck", repo=THIRD))
     await cluster.create_transaction(transaction("outsider", namespace="elsewhere"))
     # A Repository the operator has not seen (not created yet): asked for by name, 404.
@@ -106,6 +108,7 @@ async def _representative_scenario(cluster: Cluster, kubelet: Kubelet, repositor
     await cluster.delete_transaction("default", "stuck")
     await cluster.wait_phase("default", "flaky", "Succeeded")
     await cluster.wait_phase("default", "plain", "Succeeded")
+    await cluster.wait_phase("default", "plain-next", "Succeeded")
     await cluster.wait_phase("elsewhere", "outsider", "Failed")
     await cluster.wait_gone("default", "stuck")
     early = await cluster.wait_phase("default", "early", "Pending")

@@ -25,7 +25,7 @@ NAMESPACE_GRANTS: set[Grant] = {
     ("", "secrets", "get"),
     ("", "secrets", "create"),  # the generated keys of a Repository with spec.create
     ("cvmfs.cern.ch", "repositoryoperations", "create"),  # scheduled maintenance
-    *{("coordination.k8s.io", "leases", verb) for verb in ("create", "list", "watch", "delete")},
+    *{("coordination.k8s.io", "leases", verb) for verb in ("create", "list", "watch", "patch", "delete")},
 }
 NAMESPACED_ONLY = {"pods", "pods/log", "secrets", "leases"}
 

@@ -167,9 +167,9 @@ def test_queue_position_is_fifo_and_excludes_the_lock_holder() -> None:
     assert decide(after) == Wait(max(INTERVAL * QUEUED_BACKOFF, QUEUED_SAFETY_NET))
 
 
-def test_a_queue_position_is_rewritten_only_when_it_halves_or_reaches_one() -> None:
+def test_a_queue_position_is_written_on_joining_and_when_next() -> None:
     """Not one write per hand-over per waiting Transaction (quadratic over a queue): the written
-    position stays an upper bound and is rewritten at 9 -> 4 -> 2 -> 1."""
+    position stays an upper bound and is rewritten only when it reaches 1."""
     ahead = [QueueEntry(created=f"2024-05-01T11:{minute:02d}:00Z", namespace="team-q", name=f"q{minute}",
                         uid=f"u-{minute}") for minute in range(8)]
     obs = observed(transaction(), lock=OTHER, queue=[*ahead, ME_ENTRY])
@@ -186,7 +186,7 @@ def test_a_queue_position_is_rewritten_only_when_it_halves_or_reaches_one() -> N
         else:
             assert isinstance(action, Wait)
         assert after.transaction["status"]["queuePosition"] >= position  # never below the truth
-    assert writes == {9: 9, 4: 4, 2: 2, 1: 1}
+    assert writes == {9: 9, 1: 1}
 
 
 def test_queue_ties_on_creation_time_are_broken_by_namespace_and_name() -> None:
@@ -599,3 +599,12 @@ def test_the_decision_is_pure() -> None:
     assert status_of(obs).get("phase") == "Running"
     assert "lastFailure" not in status_of(obs)
     assert isinstance(first, decisions.SetStatus)
+
+
+def test_the_lock_is_handed_to_the_next_queued_transaction_and_released_when_none_waits() -> None:
+    txn = transaction(Phase.SUCCEEDED, completionTime=text_ago(1))
+    pending = QueueEntry(created="2024-05-01T10:00:00Z", namespace="team-p", name="early", uid="u-p",
+                         queued=False)
+    waiting = [pending, OTHER_ENTRY, ME_ENTRY]
+    assert decide(observed(txn, lock=ME, queue=waiting)) == ReleaseLock(OTHER_ENTRY.holder)
+    assert decide(observed(txn, lock=ME, queue=[pending, ME_ENTRY])) == ReleaseLock(None)
