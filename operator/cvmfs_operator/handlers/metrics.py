@@ -150,6 +150,7 @@ class Metrics:
             "cvmfs_operator_repository_revision", "The repository's revision, from its manifest",
             ["repository"], registry=r)
         self._ready_reason: dict[str, str] = {}
+        self._pod_series: set[str] = set()  # repositories that have publisher pod gauges
         self.build_info.labels(version()).set(1)
         for kind in API_ERROR_KINDS:  # rate() sees the first error only if the series exists before it
             self.api_errors.labels(kind)
@@ -177,6 +178,11 @@ class Metrics:
             self.queue_oldest.labels(repository).set(oldest.timestamp())
 
     def publisher_pods(self, repository: str, summary: PodSummary) -> None:
+        """A repository's pod gauges exist from its first publisher pod on: thousands of
+        Repositories that never publish cost no series."""
+        if not any(summary.counts.values()) and repository not in self._pod_series:
+            return
+        self._pod_series.add(repository)
         for state in POD_STATES:
             self.pods.labels(repository, state).set(summary.counts.get(state, 0))
             since = summary.oldest.get(state)
@@ -204,6 +210,7 @@ class Metrics:
         reason = self._ready_reason.pop(repository, None)
         if reason is not None:
             self._remove(self.repository_ready, repository, reason)
+        self._pod_series.discard(repository)
         for state in POD_STATES:
             self._remove(self.pods, repository, state)
             self._remove(self.pods_oldest, repository, state)
