@@ -33,6 +33,7 @@ from cvmfs_operator.api.types import (
 from cvmfs_operator.clients.errors import KubeError
 from cvmfs_operator.handlers import stratum0_access
 from cvmfs_operator.handlers.health_loop import HealthLoop
+from cvmfs_operator.handlers.maintenance import Maintenance
 from cvmfs_operator.handlers.metrics import summarize_pods
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.handlers.transactions import INDEX
@@ -49,6 +50,7 @@ from cvmfs_operator.stratum0 import (
 )
 from cvmfs_operator.stratum0.endpoints import UnansweredEndpoints
 from cvmfs_operator.stratum0.health import still_unreachable
+from cvmfs_operator.stratum0.maintenance_health import maintenance_conditions
 from cvmfs_operator.stratum0.observation import KnownWhitelist
 from cvmfs_operator.stratum0.whitelist import Whitelist
 
@@ -75,6 +77,7 @@ class _Context:
         # failure, or when older than whitelist_max_age (a re-signed one is seen by then).
         self.whitelist_max_age = whitelist_max_age
         self.whitelists: dict[str, tuple[float, KnownWhitelist]] = {}
+        self.maintenance = Maintenance()  # scheduled operations and re-signing, created when due
         self._guard = threading.Lock()
 
     def known_whitelist(self, name: str) -> KnownWhitelist | None:
@@ -152,6 +155,9 @@ def check_health(rt: Runtime, readers: stratum0_access.ReaderFactory, repo: Repo
         observation = InvalidConfiguration(f"the Repository is invalid: {'; '.join(errors)}")
     else:
         known = context.known_whitelist(name)
+        if known is not None and status.get("whitelistExpiresAt") not in (
+                None, known.whitelist.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")):
+            known = None  # re-signed since it was read (a resign recorded the new expiry)
         try:
             observation = context.endpoints.observe(stratum0_access.endpoint_of(repo),
                                                     lambda: observe(readers(rt, repo), known))
@@ -169,6 +175,9 @@ def check_health(rt: Runtime, readers: stratum0_access.ReaderFactory, repo: Repo
         observation, now=datetime.datetime.now(datetime.UTC), fqrn=name, previous=previous,
         warn_before=datetime.timedelta(days=rt.settings.whitelist_warning_days),
         observed_generation=meta.get("generation"), reflog_mismatch=reflog.unacknowledged(repo))
+    new["conditions"] = maintenance_conditions(repo, new, now=datetime.datetime.now(datetime.UTC),
+                                               previous=previous)
+    context.maintenance.run(rt, repo, new, context.logger(repo))
     entries: Sequence[QueueEntry] = list(context.index.get(name, [])) if context.index is not None else []
     active = status.get("activeTransaction") or {}
     waiting = queue_length(entries, active.get("uid"))
