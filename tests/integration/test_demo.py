@@ -23,6 +23,12 @@ def example_transactions() -> set[str]:
     return found
 
 
+def example_operations() -> set[str]:
+    return {f"{doc['metadata'].get('namespace', 'default')}/{doc['metadata']['name']}"
+            for path in EXAMPLES.glob("operation-*.yaml") for doc in yaml.safe_load_all(path.read_text())
+            if doc and doc.get("kind") == "RepositoryOperation"}
+
+
 def test_demo_publishes_every_example_in_creation_order(tmp_path: Path) -> None:
     # Run from elsewhere: the demo finds examples/ next to its own source tree, not in the cwd.
     # Its own --timeout bounds the run; the subprocess timeout only guards against a hang.
@@ -43,6 +49,11 @@ def test_demo_publishes_every_example_in_creation_order(tmp_path: Path) -> None:
     for key in created:
         row = next(line for line in summary.splitlines() if line.startswith(key))
         assert re.search(r"Succeeded\s+Published\s+\d+ -> \d+\s+\S+", row), row
+    operations = example_operations()
+    assert operations, "examples/ holds RepositoryOperations"
+    for key in operations:  # applied once the Transactions are final, each Succeeded
+        row = next(line for line in summary.splitlines() if line.startswith(key + " "))
+        assert re.search(r"\sSucceeded\s", row), row
     assert "Traceback" not in result.stderr, result.stderr
 
 

@@ -6,7 +6,8 @@ like a cvmfs bucket plays the repository: a "publish" writes the next manifest a
 and the operator reads them back with its real Stratum 0 code before (is the tag there already?)
 and after (is it really there?) each publish, and for the Repository's health.
 Nothing is mounted, signed or uploaded. Applies every YAML in ``examples/`` (or ``--examples``),
-prints phase changes and a summary; exit 0: all Succeeded, 1: one did not, 3: ``--timeout``.
+the RepositoryOperations once the Transactions are final (simulated operations act on the same
+storage), prints phase changes and a summary; exit 0: all Succeeded, 1: one did not, 3: ``--timeout``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import kmock
 import kopf
 import yaml
 
-from cvmfs_operator.api import contract, phases
+from cvmfs_operator.api import phases
 from cvmfs_operator.api.types import API_VERSION, Repository
 from cvmfs_operator.cli.emulator import ApiEmulator
 from cvmfs_operator.clients import apply
@@ -37,12 +38,13 @@ from cvmfs_operator.handlers.setup import build_registry
 from cvmfs_operator.handlers.wiring import make_runtime
 from cvmfs_operator.render import names
 from cvmfs_operator.settings import Settings
-from cvmfs_operator.stratum0 import Stratum0Reader, simulated
+from cvmfs_operator.stratum0 import Stratum0Reader, simulated, simulated_operations
 
 OPERATOR_NAMESPACE = "cvmfs-release-operator"  # as in the plain install (manifests/)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
 POLL = 0.1  # seconds between status reads
 POD_SECONDS = 1.0  # how long each simulated publisher pod "runs"
+OPERATION = (API_VERSION, "RepositoryOperation")
 STOP_GRACE = 1.0  # seconds the operator's daemons get to exit before it is cancelled
 PLACEHOLDER = b"SIMULATION: placeholder, not a key"
 BANNER = """\
@@ -75,8 +77,8 @@ class SimulatedStorage:
     def reader(self, rt: Runtime, repo: Repository) -> Stratum0Reader:
         return self.store(repo["metadata"]["name"])
 
-    def for_config(self, config: contract.PublisherConfig) -> simulated.ObjectStore | None:
-        return self.store(config["fqrn"])
+    def for_config(self, config: Mapping[str, Any]) -> simulated.ObjectStore | None:
+        return self.store(str(config["fqrn"]))
 
 
 def default_examples() -> Path:
@@ -115,16 +117,18 @@ def _show(key: str, status: dict[str, Any]) -> None:
 
 
 async def watch(kube: KubeClient, keys: list[str], deadline: float,
-                operator: asyncio.Task[None]) -> dict[str, dict[str, Any]]:
-    """Print every phase change until all Transactions are final or the deadline passes."""
+                operator: asyncio.Task[None], kind: str = "Transaction") -> dict[str, dict[str, Any]]:
+    """Print every phase change until all Transactions (or RepositoryOperations) are final or the
+    deadline passes."""
     statuses: dict[str, dict[str, Any]] = {key: {} for key in keys}
     seen: dict[str, tuple[object, object]] = {}
-    print(f"{'TIME':<12}  {'TRANSACTION':<32} {'PHASE':<10} {'REASON':<20} MESSAGE", flush=True)
+    read = kube.get_transaction if kind == "Transaction" else kube.get_repository_operation
+    print(f"{'TIME':<12}  {kind.upper():<32} {'PHASE':<10} {'REASON':<20} MESSAGE", flush=True)
     while time.monotonic() < deadline and not operator.done():
         for key in keys:
             namespace, name = key.split("/", 1)
-            txn = await asyncio.to_thread(kube.get_transaction, namespace, name)
-            status: dict[str, Any] = dict(txn.get("status") or {}) if txn else {}
+            obj: Any = await asyncio.to_thread(read, namespace, name)
+            status: dict[str, Any] = dict(obj.get("status") or {}) if obj else {}
             statuses[key] = status
             now = (status.get("phase"), status.get("reason"))
             if status.get("phase") and seen.get(key) != now:
@@ -141,12 +145,12 @@ def final(status: dict[str, Any]) -> bool:
 
 
 def summary(statuses: dict[str, dict[str, Any]]) -> str:
-    rows = [("TRANSACTION", "PHASE", "REASON", "REVISION", "TAG")]
+    rows = [("TRANSACTION / OPERATION", "PHASE", "REASON", "REVISION", "TAG / OPERATION")]
     for key, s in statuses.items():
         before, after = s.get("revisionBefore"), s.get("revisionAfter")
         revision = f"{before} -> {after}" if after is not None else str(before if before is not None else "-")
         rows.append((key, str(s.get("phase") or "-"), str(s.get("reason") or "-"), revision,
-                     str(s.get("tag") or "-")))
+                     str(s.get("tag") or s.get("operation") or "-")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
                      for row in rows)
@@ -164,22 +168,23 @@ async def run_demo(documents: list[dict[str, Any]], timeout: float, verbose: boo
         storage = SimulatedStorage()
         kubelet = SimulatedKubelet(KubeClient(make_api_client(url)), OPERATOR_NAMESPACE,
                                    fate=lambda pod: Fate(seconds=POD_SECONDS),
-                                   publish=simulated.publisher(storage.for_config))
+                                   publish=simulated.publisher(storage.for_config),
+                                   operate=simulated_operations.operator(storage.for_config))
         stop = asyncio.Event()
         registry = build_registry(make_runtime(settings), readers=storage.reader)
         operator = asyncio.create_task(kopf.operator(registry=registry, clusterwide=True, standalone=True,
                                                      stop_flag=stop))
         kubelet.start()
         try:
-            keys: list[str] = []
-            for body in apply.placeholder_secrets(documents, OPERATOR_NAMESPACE, PLACEHOLDER) + documents:
-                created = await asyncio.to_thread(apply.create, kube, body)
-                meta = (created or body)["metadata"]
-                print(f"{_stamp()}  created {apply.describe(created or body)}"
-                      f"{'' if created else ' (already there)'}", flush=True)
-                if body.get("apiVersion") == API_VERSION and body.get("kind") == "Transaction":
-                    keys.append(f"{meta['namespace']}/{meta['name']}")
+            # Operations after the Transactions are final: they act on what those published.
+            later = [d for d in documents if (d.get("apiVersion"), d.get("kind")) == OPERATION]
+            first = [d for d in documents if (d.get("apiVersion"), d.get("kind")) != OPERATION]
+            keys = await _create(kube, apply.placeholder_secrets(documents, OPERATOR_NAMESPACE, PLACEHOLDER)
+                                 + first)
             statuses = await watch(kube, keys, deadline, operator)
+            if later and all(final(s) for s in statuses.values()):
+                statuses |= await watch(kube, await _create(kube, later), deadline, operator,
+                                        kind="RepositoryOperation")
             await _wait_pods_removed(kube, deadline)
         finally:
             await asyncio.to_thread(kubelet.stop)
@@ -194,11 +199,24 @@ async def run_demo(documents: list[dict[str, Any]], timeout: float, verbose: boo
     return _report(statuses, operator, time.monotonic() - started, timeout)
 
 
+async def _create(kube: KubeClient, documents: list[dict[str, Any]]) -> list[str]:
+    """Create each document; the keys of the Transactions and RepositoryOperations among them."""
+    keys: list[str] = []
+    for body in documents:
+        created = await asyncio.to_thread(apply.create, kube, body)
+        meta = (created or body)["metadata"]
+        print(f"{_stamp()}  created {apply.describe(created or body)}"
+              f"{'' if created else ' (already there)'}", flush=True)
+        if (body.get("apiVersion"), body.get("kind")) in ((API_VERSION, "Transaction"), OPERATION):
+            keys.append(f"{meta['namespace']}/{meta['name']}")
+    return keys
+
+
 async def _wait_pods_removed(kube: KubeClient, deadline: float) -> None:
-    labels = {names.LABEL_COMPONENT: "publisher"}
+    labels = {names.LABEL_MANAGED_BY: names.MANAGED_BY}  # publisher and operation pods
     while time.monotonic() < deadline:
         if not await asyncio.to_thread(kube.list_pods, OPERATOR_NAMESPACE, labels):
-            print(f"{_stamp()}  all publisher pods removed by the operator", flush=True)
+            print(f"{_stamp()}  all publisher and operation pods removed by the operator", flush=True)
             return
         await asyncio.sleep(POLL)
 
@@ -211,11 +229,12 @@ def _report(statuses: dict[str, dict[str, Any]], operator: asyncio.Task[None], e
         print(f"\nthe operator stopped with an error: {operator.exception()!r}", file=sys.stderr)
         return EXIT_FAILED
     if not all(final(s) for s in statuses.values()):
-        print(f"\ntimed out after {timeout:g}s: not every Transaction is final", file=sys.stderr)
+        print(f"\ntimed out after {timeout:g}s: not every Transaction and operation is final",
+              file=sys.stderr)
         return EXIT_TIMEOUT
     if any(s.get("phase") != phases.Phase.SUCCEEDED for s in statuses.values()):
         return EXIT_FAILED
-    print("\nAll Transactions Succeeded (in the SIMULATION).")
+    print("\nAll Transactions and RepositoryOperations Succeeded (in the SIMULATION).")
     return EXIT_OK
 
 

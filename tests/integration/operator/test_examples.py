@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from cvmfs_operator.api import contract
-from cvmfs_operator.api.types import GROUP, OPERATION_PLURAL, VERSION
 from tests.integration.operator.conftest import OPERATOR_NAMESPACE, Kubelet, RepoFactory
+from tests.support import operations as ops
 from tests.support.cluster import EXAMPLES, Cluster, OperatorProcess, load_example
 from tests.support.s3 import ACCESS_KEY, SECRET_KEY
 
 
-async def test_every_example_applies_and_its_transactions_succeed(
+async def test_every_example_applies_and_its_transactions_and_operations_succeed(
         cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
         repository: RepoFactory) -> None:
     files = sorted(Path(EXAMPLES).glob("*.yaml"))  # noqa: ASYNC240 - a directory listing, at setup
@@ -32,11 +32,7 @@ async def test_every_example_applies_and_its_transactions_succeed(
         elif doc["kind"] == "Transaction":
             await cluster.create_transaction(doc)
             transactions.append((doc["metadata"]["namespace"], doc["metadata"]["name"]))
-        elif doc["kind"] == "RepositoryOperation":
-            # Accepted by the API; what they do is asserted once the operator runs them (issue 12).
-            await cluster._run(cluster.kube.custom.create_namespaced_custom_object, GROUP, VERSION,
-                               doc["metadata"]["namespace"], OPERATION_PLURAL, doc)
-        else:
+        elif doc["kind"] != "RepositoryOperation":
             raise AssertionError(f"unexpected kind {doc['kind']} in examples/")
     assert len(transactions) >= 2
 
@@ -44,3 +40,15 @@ async def test_every_example_applies_and_its_transactions_succeed(
         status = await cluster.wait_phase(namespace, name, "Succeeded")
         spec_tag = next(d for d in documents if d["metadata"]["name"] == name)["spec"]["tag"]["name"]
         assert status["tag"] == spec_tag
+
+    # The operations act on what the Transactions published (a rollback to and a check of
+    # release-1.2.0): applied once those are final, as the README does.
+    operations = [doc for doc in documents if doc["kind"] == "RepositoryOperation"]
+    assert {next(iter(doc["spec"].keys() - {"repository"})) for doc in operations} == {
+        "rollback", "tag", "resign", "gc", "check"}
+    for doc in operations:
+        await ops.create(cluster, doc)
+    for doc in operations:
+        meta = doc["metadata"]
+        status = await ops.wait_phase(cluster, meta["namespace"], meta["name"], "Succeeded")
+        assert status["operation"] in doc["spec"]

@@ -24,6 +24,7 @@ from tests.integration.operator.conftest import (
     RepoFactory,
     transaction,
 )
+from tests.support import operations as ops
 from tests.support import rbac
 from tests.support.apiproxy import ApiProxy, RequestInfo
 from tests.support.cluster import Cluster, OperatorProcess, eventually
@@ -32,16 +33,16 @@ from tests.support.emulated import with_real_discovery
 ROOT = Path(__file__).resolve().parents[3]
 OTHER = "other.example.org"
 THIRD = "third.example.org"
+MAINTAINED = "maintained.example.org"
 
 # Grants the emulator cannot show being used, each with why a real API server needs it.
 REAL_SERVER_ONLY: dict[tuple[str, str, str], str] = {}
-# Grants for RepositoryOperations whose control loop is not wired yet.
-ISSUE_12 = "used by repository operations (issue 12)"
+# Grants for what is not wired yet, or that this scenario cannot make happen.
 NOT_YET_USED: dict[tuple[str, str, str], str] = {
-    **{(verb, "cvmfs.cern.ch", "repositoryoperations"): ISSUE_12 for verb in ("get", "list", "watch",
-                                                                            "patch", "create")},
-    ("patch", "cvmfs.cern.ch", "repositoryoperations/status"): ISSUE_12,
-    ("create", "", "secrets"): ISSUE_12,
+    ("create", "", "secrets"): "the keys of a Repository with spec.create (issue 12, not wired yet)",
+    ("get", "cvmfs.cern.ch", "repositoryoperations"): "read one by one only when kopf's watch has not "
+    "brought it to the store: refreshed after a status write conflict, or a finished one's finalizer "
+    "long after it left the store",
 }
 
 # Non-resource URLs: API discovery, which every authenticated user may read (the default
@@ -115,6 +116,17 @@ async def _representative_scenario(cluster: Cluster, kubelet: Kubelet, repositor
     assert early["reason"] == "RepositoryNotFound"
     await cluster.delete_transaction("default", "early")
     await cluster.wait_gone("default", "early")
+
+    # A RepositoryOperation on demand, and one the operator schedules in its own namespace.
+    await ops.create(cluster, ops.operation("tag-it", OTHER, tag={"action": "add", "name": "stable"}))
+    await ops.wait_phase(cluster, "default", "tag-it", "Succeeded")
+    scheduled = repository(MAINTAINED, maintenance={"check": {"schedule": "* * * * *"}})
+    await cluster.create_repository(scheduled)
+
+    async def checked() -> bool:
+        status = ((await cluster.repository(MAINTAINED)) or {}).get("status") or {}
+        return bool((status.get("lastCheck") or {}).get("result") == "Succeeded")
+    await eventually(checked, timeout=60, what="a scheduled check recorded on its Repository")
 
 
 
