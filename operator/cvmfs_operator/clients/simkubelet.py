@@ -12,8 +12,10 @@ never happen.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -93,6 +95,7 @@ class SimulatedKubelet:
         self.revisions: dict[str, int] = {}
         self._started: dict[str, tuple[datetime.datetime, Fate]] = {}
         self._stop = threading.Event()
+        self._workers = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="kubelet")
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -104,6 +107,7 @@ class SimulatedKubelet:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self._workers.shutdown(wait=True)
         with contextlib.suppress(KubeError):
             self.release_all()
 
@@ -120,16 +124,22 @@ class SimulatedKubelet:
     def tick(self) -> None:
         pods = self._pods()
         active: dict[str, list[str]] = {}
+        work: list[Callable[[], None]] = []
         for pod in pods:
             phase = (pod.get("status") or {}).get("phase")
             if pod["metadata"].get("deletionTimestamp"):
-                self._terminate(pod, ended=phase in ("Succeeded", "Failed"))
+                ended = phase in ("Succeeded", "Failed")
+                work.append(functools.partial(self._terminate, pod, ended=ended))
                 continue
             if phase in ("Succeeded", "Failed"):
                 continue
             repo = pod["metadata"].get("labels", {}).get(names.LABEL_REPOSITORY, "")
             active.setdefault(repo, []).append(pod["metadata"]["name"])
-            self._advance(pod)
+            work.append(functools.partial(self._advance, pod))
+        # Pods are independent, as on a node: one slow publish does not hold the others back.
+        for future in [self._workers.submit(step) for step in work]:
+            with contextlib.suppress(KubeError):  # the API server may be restarting: next tick
+                future.result()
         with self._lock:
             for repo, pods_of_repo in active.items():
                 if len(pods_of_repo) > 1:
