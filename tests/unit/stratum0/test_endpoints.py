@@ -22,7 +22,7 @@ class Reads:
 
 def test_after_a_failure_the_endpoint_is_not_tried_until_hold_has_passed() -> None:
     now = [0.0]
-    endpoints = UnansweredEndpoints(hold=60.0, clock=lambda: now[0])
+    endpoints = UnansweredEndpoints(hold=60.0, clock=lambda: now[0], resolve=lambda endpoint: None)
     reads = Reads(DOWN)
     assert endpoints.observe("http://s3:9000", reads) is DOWN
     now[0] = 30.0
@@ -40,7 +40,7 @@ def test_after_a_failure_the_endpoint_is_not_tried_until_hold_has_passed() -> No
 
 def test_an_answer_forgets_the_failure() -> None:
     now = [0.0]
-    endpoints = UnansweredEndpoints(hold=60.0, clock=lambda: now[0])
+    endpoints = UnansweredEndpoints(hold=60.0, clock=lambda: now[0], resolve=lambda endpoint: True)
     endpoints.observe("e", Reads(DOWN))
     now[0] = 61.0
     assert endpoints.observe("e", Reads(ANSWERED)) is ANSWERED  # an error that is an answer
@@ -52,10 +52,39 @@ def test_an_answer_forgets_the_failure() -> None:
 
 
 def test_the_failures_remembered_are_bounded() -> None:
-    endpoints = UnansweredEndpoints(hold=60.0, max_endpoints=3, clock=lambda: 0.0)
+    endpoints = UnansweredEndpoints(hold=60.0, max_endpoints=3, clock=lambda: 0.0,
+                                    resolve=lambda endpoint: None)
     for i in range(10):
         endpoints.observe(f"e{i}", Reads(DOWN))
     assert len(endpoints) == 3
     reads = Reads(DOWN)
     endpoints.observe("e0", reads)  # forgotten: tried
     assert reads.count == 1
+
+
+def test_after_hold_a_name_that_still_does_not_resolve_is_not_read() -> None:
+    now = [0.0]
+    answers: dict[str, bool | None] = {"http://gone.invalid:9000": False, "http://back:9000": True}
+    endpoints = UnansweredEndpoints(hold=60.0, clock=lambda: now[0], resolve=answers.get)
+    reads = Reads(DOWN)
+    endpoints.observe("http://gone.invalid:9000", reads)
+    endpoints.observe("http://back:9000", reads)
+    now[0] = 100.0
+    spared = endpoints.observe("http://gone.invalid:9000", reads)
+    assert reads.count == 2  # looked up, not read
+    assert isinstance(spared.manifest, Unreachable)
+    assert "does not resolve" in spared.manifest.message
+    endpoints.observe("http://back:9000", reads)  # resolves: read
+    assert reads.count == 3
+
+
+def test_a_name_is_looked_up_only_after_a_failure() -> None:
+    looked: list[str] = []
+
+    def resolve(endpoint: str) -> bool | None:
+        looked.append(endpoint)
+        return False
+
+    endpoints = UnansweredEndpoints(hold=60.0, clock=lambda: 0.0, resolve=resolve)
+    endpoints.observe("http://fine:9000", Reads(ANSWERED))
+    assert looked == []
