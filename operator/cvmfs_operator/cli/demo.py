@@ -63,15 +63,17 @@ class SimulatedStorage:
     reflog) and the operator reads it back with its real Stratum 0 code: the tag lookup before and
     the check after each publish, and the Repository health (revision, whitelist)."""
 
-    def __init__(self) -> None:
+    def __init__(self, created: frozenset[str] = frozenset()) -> None:
         self._stores: dict[str, simulated.MemoryStore] = {}
         self._guard = threading.Lock()
+        self._created = created  # Repositories with spec.create: empty until the operator makes them
 
     def store(self, fqrn: str) -> simulated.MemoryStore:
         with self._guard:
             if fqrn not in self._stores:
                 self._stores[fqrn] = store = simulated.MemoryStore()
-                simulated.seed_repository(store, fqrn, datetime.datetime.now(datetime.UTC))
+                if fqrn not in self._created:
+                    simulated.seed_repository(store, fqrn, datetime.datetime.now(datetime.UTC))
             return self._stores[fqrn]
 
     def reader(self, rt: Runtime, repo: Repository) -> Stratum0Reader:
@@ -165,7 +167,10 @@ async def run_demo(documents: list[dict[str, Any]], timeout: float, verbose: boo
         settings = Settings(namespace=OPERATOR_NAMESPACE, api_server=url, reconcile_interval=0.2,
                             metrics_port=0, liveness_port=0)
         kube = KubeClient(make_api_client(url))
-        storage = SimulatedStorage()
+        storage = SimulatedStorage(frozenset(
+            str(d["metadata"]["name"]) for d in documents
+            if (d.get("apiVersion"), d.get("kind")) == (API_VERSION, "Repository")
+            and "create" in d.get("spec", {})))
         kubelet = SimulatedKubelet(KubeClient(make_api_client(url)), OPERATOR_NAMESPACE,
                                    fate=lambda pod: Fate(seconds=POD_SECONDS),
                                    publish=simulated.publisher(storage.for_config),

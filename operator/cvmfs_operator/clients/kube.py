@@ -258,6 +258,13 @@ class KubeClient:
 
     # Secrets (operator namespace only)
 
+    def create_secret(self, manifest: Manifest) -> dict[str, Any]:
+        """Create a Secret (the keys of a new repository); AlreadyExists (409) when it is there."""
+        namespace = manifest["metadata"]["namespace"]
+        return cast(dict[str, Any], self._call(
+            f"create Secret {namespace}/{manifest['metadata']['name']}",
+            self.core.create_namespaced_secret, namespace, manifest))
+
     def read_secret(self, namespace: str, name: str) -> dict[str, str]:
         """The Secret's data, base64 as stored; callers decode only what they need."""
         data = self._call(f"get Secret {namespace}/{name}", self.core.read_namespaced_secret, name, namespace)

@@ -48,6 +48,7 @@ class HealthLoop:
         self._pools = {lane: concurrent.futures.ThreadPoolExecutor(
             max_workers=self.limits[lane], thread_name_prefix=f"health-{lane}") for lane in LANES}
         self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     def __len__(self) -> int:
@@ -67,9 +68,21 @@ class HealthLoop:
         self._bodies.pop(name, None)
         self.schedule.forget(name)
 
+    def look_soon(self, name: str) -> None:
+        """Read a known Repository at once (from any thread): e.g. the pod creating it changed."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._urgent, name)
+
+    def _urgent(self, name: str) -> None:
+        if name in self._bodies:
+            self.schedule.add(name, self._clock(), urgent=True)
+            self._poke()
+
     # Running
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._tasks = [asyncio.create_task(self._dispatch(), name="health-dispatch"),
                        asyncio.create_task(self._sweeping(), name="health-sweep")]

@@ -31,7 +31,7 @@ from cvmfs_operator.api.types import (
     RepositoryStatus,
 )
 from cvmfs_operator.clients.errors import KubeError
-from cvmfs_operator.handlers import stratum0_access
+from cvmfs_operator.handlers import creation, stratum0_access
 from cvmfs_operator.handlers.health_loop import HealthLoop
 from cvmfs_operator.handlers.maintenance import Maintenance
 from cvmfs_operator.handlers.metrics import summarize_pods
@@ -175,8 +175,10 @@ def check_health(rt: Runtime, readers: stratum0_access.ReaderFactory, repo: Repo
         observation, now=datetime.datetime.now(datetime.UTC), fqrn=name, previous=previous,
         warn_before=datetime.timedelta(days=rt.settings.whitelist_warning_days),
         observed_generation=meta.get("generation"), reflog_mismatch=reflog.unacknowledged(repo))
+    created, created_fields = creation.step(rt, repo, observation, context.logger(repo))
+    new.update(created_fields)  # type: ignore[typeddict-item]
     new["conditions"] = maintenance_conditions(repo, new, now=datetime.datetime.now(datetime.UTC),
-                                               previous=previous)
+                                               previous=previous, created=created)
     context.maintenance.run(rt, repo, new, context.logger(repo))
     entries: Sequence[QueueEntry] = list(context.index.get(name, [])) if context.index is not None else []
     active = status.get("activeTransaction") or {}

@@ -80,7 +80,9 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
     def pod_changed(event: str, meta: Mapping[str, Any]) -> None:
         labels = meta.get("labels") or {}
         uid = labels.get(names.LABEL_TRANSACTION_UID) or labels.get(names.LABEL_OPERATION_UID)
-        if uid:
+        if labels.get(names.LABEL_OPERATION) == "create":  # a Repository's creation: its health read
+            health.look_soon(str((meta.get("annotations") or {}).get(names.ANNOTATION_REPOSITORY)))
+        elif uid:
             rt.wakeups.notify(transactions.transaction_key(uid))
 
     def lock_changed(event: str, meta: Mapping[str, Any]) -> None:
@@ -116,5 +118,5 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
     transactions.register(registry, rt, functools.partial(stratum0_access.read_for_transaction,
                                                           readers=readers))
     operations.register(registry, rt, functools.partial(operation_flow.read_for_operation, readers=readers))
-    repositories.register(registry, rt, readers)
+    health = repositories.register(registry, rt, readers)
     return registry

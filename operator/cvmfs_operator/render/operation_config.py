@@ -48,3 +48,20 @@ def operation_config(op: RepositoryOperation, repo: Repository, *, reflog_checks
     }
     _storage(config, repo)
     return cast(oc.OperationConfig, config)
+
+
+def creation_config(repo: Repository) -> oc.OperationConfig:
+    """The config of the pod that creates ``repo`` (``spec.create``): ``cvmfs_server mkfs``."""
+    config: dict[str, Any] = {
+        "contractVersion": oc.OPERATION_CONTRACT_VERSION,
+        "operation": "create",
+        "fqrn": repo["metadata"]["name"],
+        "stratum0Url": repo["spec"]["stratum0"]["url"],
+        "settings": dict(repo["spec"].get("settings", {})),
+        "reflogChecksum": None,
+        "revisionBefore": None,
+        "request": repo["metadata"]["name"],
+        "create": dict(cast(dict[str, Any], repo["spec"].get("create") or {})),
+    }
+    _storage(config, repo)
+    return cast(oc.OperationConfig, config)

@@ -20,7 +20,31 @@ from cvmfs_operator.api.types import Condition, Repository
 from cvmfs_operator.stratum0.conditions import make_condition, merge_conditions, rfc3339
 
 MASTER_KEY_MISSING = "MasterKeyMissing"
+CREATED = "Created"  # reconcile/creation.py
 WARN_FACTOR = 2  # MasterKeyMissing turns True this many lead times before expiry
+
+
+def _creation(repo: Repository, now: datetime.datetime, previous: Sequence[Condition],
+              created: Condition | None) -> list[Condition]:
+    """``Created`` (kept from the previous status), and while it is not True: Ready=False with its
+    reason (AlreadyExists also Stalled: only a person can resolve it), not the ManifestMissing an
+    empty bucket shows."""
+    if "create" not in repo["spec"]:
+        return []
+    condition = created or next((c for c in previous if c["type"] == CREATED), None)
+    if condition is None:
+        return []
+    if condition["status"] == "True":
+        return [condition]
+    generation = repo["metadata"].get("generation")
+    stalled = condition["reason"] == "AlreadyExists"
+    return [condition,
+            make_condition("Ready", "False", condition["reason"], condition["message"], now=now,
+                           previous=previous, observed_generation=generation),
+            make_condition("Stalled", "True" if stalled else "False",
+                           condition["reason"] if stalled else "Progressing",
+                           condition["message"] if stalled else "the repository is being created",
+                           now=now, previous=previous, observed_generation=generation)]
 
 
 def _parse(text: object) -> datetime.datetime | None:
@@ -33,11 +57,13 @@ def _parse(text: object) -> datetime.datetime | None:
 
 
 def maintenance_conditions(repo: Repository, health: Mapping[str, Any], *, now: datetime.datetime,
-                           previous: Sequence[Condition] = ()) -> list[Condition]:
-    """``health["conditions"]`` (from assess_health) with the maintenance conditions merged in."""
+                           previous: Sequence[Condition] = (), created: Condition | None = None,
+                           ) -> list[Condition]:
+    """``health["conditions"]`` (from assess_health) with the maintenance conditions merged in;
+    ``created``: the ``Created`` condition of a Repository with ``spec.create`` decided just now."""
     conditions: list[Condition] = list(health.get("conditions") or [])
     generation = repo["metadata"].get("generation")
-    updates: list[Condition] = []
+    updates: list[Condition] = _creation(repo, now, previous, created)
     check: Mapping[str, Any] = (repo.get("status") or {}).get("lastCheck") or {}
     degraded = next((c for c in conditions if c["type"] == "Degraded"), None)
     if check.get("result") == "Failed" and (degraded is None or degraded["status"] != "True"):

@@ -34,12 +34,12 @@ ROOT = Path(__file__).resolve().parents[3]
 OTHER = "other.example.org"
 THIRD = "third.example.org"
 MAINTAINED = "maintained.example.org"
+MADE = "made.example.org"
 
 # Grants the emulator cannot show being used, each with why a real API server needs it.
 REAL_SERVER_ONLY: dict[tuple[str, str, str], str] = {}
-# Grants for what is not wired yet, or that this scenario cannot make happen.
+# Grants this scenario cannot make happen.
 NOT_YET_USED: dict[tuple[str, str, str], str] = {
-    ("create", "", "secrets"): "the keys of a Repository with spec.create (issue 12, not wired yet)",
     ("get", "cvmfs.cern.ch", "repositoryoperations"): "read one by one only when kopf's watch has not "
     "brought it to the store: refreshed after a status write conflict, or a finished one's finalizer "
     "long after it left the store",
@@ -127,6 +127,16 @@ async def _representative_scenario(cluster: Cluster, kubelet: Kubelet, repositor
         status = ((await cluster.repository(MAINTAINED)) or {}).get("status") or {}
         return bool((status.get("lastCheck") or {}).get("result") == "Succeeded")
     await eventually(checked, timeout=60, what="a scheduled check recorded on its Repository")
+
+    # A Repository the operator creates: its keys are Secrets it makes.
+    await cluster.create_repository(repository(MADE, seed=False, create={},
+                                               keysSecretRef={"name": "made-keys"},
+                                               masterKeySecretRef={"name": "made-masterkey"}))
+
+    async def made() -> bool:
+        status = ((await cluster.repository(MADE)) or {}).get("status") or {}
+        return any(c["type"] == "Created" and c["status"] == "True" for c in status.get("conditions", []))
+    await eventually(made, timeout=60, what="a Repository created by the operator")
 
 
 
