@@ -46,6 +46,7 @@ KILLS = 16
 LATER = 8  # Transactions created one after each of the first restarts: later kills find work in flight
 SEED = 20261201
 DEADLINE = 45.0  # seconds after the last kill for every Transaction to be final
+PATIENCE = 5.0  # seconds to wait for a request moment before killing anyway (rare ones do not come)
 
 
 @pytest.fixture
@@ -74,7 +75,8 @@ async def test_every_transaction_succeeds_exactly_once_through_sigkills_and_rest
 
     env = {**operator_env, "CVMFS_OPERATOR_API_SERVER": proxy.url}
     async with operator_process(env, tmp_path / "operator.log") as operator:
-        killer = Killer(operator, proxy, schedule(KILLS, SEED), seed=SEED, after_restart=one_more)
+        killer = Killer(operator, proxy, schedule(KILLS, SEED), seed=SEED, patience=PATIENCE,
+                        after_restart=one_more)
         await killer.run()
         killing = time.monotonic() - began
         left = await runs.unfinished(cluster, plan)
