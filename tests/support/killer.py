@@ -52,11 +52,12 @@ class Moment:
 
 
 # The writes that move a Transaction on, with how often each is drawn: the pod and the Lease
-# creations are where a crash could start a second publisher, the status writes where it could
-# lose or repeat a result.
+# creations and the lock's hand-over to the next Transaction (a patch of its holder) are where a
+# crash could start a second publisher, the status writes where it could lose or repeat a result.
 REQUEST_MOMENTS: tuple[tuple[Moment, int], ...] = (
     (Moment("after a pod create", "create", "pods"), 4),
     (Moment("after a Lease create", "create", "leases"), 3),
+    (Moment("after a Lease hand-over", "patch", "leases"), 3),
     (Moment("after a Transaction status write", "patch", "transactions/status"), 4),
     (Moment("after a pod delete", "delete", "pods"), 2),
     (Moment("after a Lease delete", "delete", "leases"), 2),
@@ -68,17 +69,19 @@ TIMED_LABEL = "at a random time"
 
 def schedule(kills: int, seed: int, *, timed_share: float = 0.25,
              timed_seconds: tuple[float, float] = (0.2, 3.0)) -> list[Moment]:
-    """``kills`` moments drawn with ``random.Random(seed)``: ``timed_share`` of them timed
-    (uniform in ``timed_seconds`` after the start, so some fall in kopf's start-up), the rest
-    right after one of :data:`REQUEST_MOMENTS`."""
+    """``kills`` moments in an order drawn with ``random.Random(seed)``: each of
+    :data:`REQUEST_MOMENTS` and one timed moment at least once (when ``kills`` allows), the rest
+    drawn: ``timed_share`` of them timed (uniform in ``timed_seconds`` after the start, so some fall
+    in kopf's start-up), the others right after a request, by the moments' weights."""
     rng = random.Random(seed)
     moments, weights = zip(*REQUEST_MOMENTS, strict=True)
-    drawn = []
-    for _ in range(kills):
-        if rng.random() < timed_share:
-            drawn.append(Moment(TIMED_LABEL, seconds=round(rng.uniform(*timed_seconds), 2)))
-        else:
-            drawn.append(rng.choices(moments, weights)[0])
+
+    def timed() -> Moment:
+        return Moment(TIMED_LABEL, seconds=round(rng.uniform(*timed_seconds), 2))
+    drawn = [*moments, timed()][:kills]
+    while len(drawn) < kills:
+        drawn.append(timed() if rng.random() < timed_share else rng.choices(moments, weights)[0])
+    rng.shuffle(drawn)
     return drawn
 
 
