@@ -17,7 +17,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="e2e: the test plays the kubelet (control-plane-only clusters)")
 
 
+# The longest tests (each a minute or more of operator processes) start first: with several
+# workers (pytest -n), a long test collected last would run alone at the end.
+LONG_FIRST = ("test_sigkill.py", "test_two_replicas.py", "test_faults.py", "test_least_privilege.py",
+              "test_examples.py", "test_demo.py", "test_wakeups.py", "test_kubectl_cvmfs.py")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: index for index, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FIRST)))  # stable: order kept
     if config.getoption("--with-e2e"):
         return
     skip = pytest.mark.skip(reason="e2e tests need --with-e2e and a cluster from KUBECONFIG")
