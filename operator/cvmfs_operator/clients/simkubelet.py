@@ -181,8 +181,9 @@ class SimulatedKubelet:
                 repo = pod["metadata"].get("labels", {}).get(names.LABEL_REPOSITORY, "")
                 self.activity.started.append((repo, name))
             self._log(name, "STEP configure started")
-            txn = pod["metadata"].get("labels", {}).get(names.LABEL_TRANSACTION_NAME, "?")
-            self._log(name, f"INFO [simulated] publisher for {txn} running")
+            labels = pod["metadata"].get("labels", {})
+            txn = labels.get(names.LABEL_TRANSACTION_NAME) or labels.get(names.LABEL_OPERATION_NAME, "?")
+            self._log(name, f"INFO [simulated] {_main(pod)} for {txn} running")
             with contextlib.suppress(NotFound):
                 self._patch_status(name, {
                     "phase": "Running", "startTime": _stamp(now),

@@ -16,7 +16,7 @@ import datetime
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import kopf
@@ -36,7 +36,7 @@ from cvmfs_operator.handlers.health_loop import HealthLoop
 from cvmfs_operator.handlers.maintenance import Maintenance
 from cvmfs_operator.handlers.metrics import summarize_pods
 from cvmfs_operator.handlers.runtime import Logger, Runtime
-from cvmfs_operator.handlers.transactions import INDEX
+from cvmfs_operator.handlers.transactions import INDEX, OPERATIONS_INDEX, queue_lookup
 from cvmfs_operator.reconcile import orphans, reflog
 from cvmfs_operator.reconcile.observed import QueueEntry, queue_length
 from cvmfs_operator.render import names
@@ -73,6 +73,7 @@ class _Context:
         self.endpoints = endpoints
         self.settings: kopf.OperatorSettings | None = None
         self.index: Any = None
+        self.queue: Callable[[str], Sequence[QueueEntry]] = lambda name: []
         # Whitelists read lately, per Repository (dropped with it): re-read on a publish, after a
         # failure, or when older than whitelist_max_age (a re-signed one is seen by then).
         self.whitelist_max_age = whitelist_max_age
@@ -118,6 +119,8 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
     @kopf.on.startup(registry=registry, id="health-loop")
     async def start_health(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         context.settings, context.index = settings, kwargs.get(INDEX)
+        context.queue = queue_lookup({INDEX: kwargs.get(INDEX),
+                                      OPERATIONS_INDEX: kwargs.get(OPERATIONS_INDEX)})
         loop.start()
 
     @kopf.on.cleanup(registry=registry, id="stop-health-loop")
@@ -180,7 +183,7 @@ def check_health(rt: Runtime, readers: stratum0_access.ReaderFactory, repo: Repo
     new["conditions"] = maintenance_conditions(repo, new, now=datetime.datetime.now(datetime.UTC),
                                                previous=previous, created=created)
     context.maintenance.run(rt, repo, new, context.logger(repo))
-    entries: Sequence[QueueEntry] = list(context.index.get(name, [])) if context.index is not None else []
+    entries: Sequence[QueueEntry] = list(context.queue(name))  # Transactions and RepositoryOperations
     active = status.get("activeTransaction") or {}
     waiting = queue_length(entries, active.get("uid"))
     patch: dict[str, Any] = dict(new)
