@@ -31,6 +31,8 @@ from cvmfs_operator.render.lock import micro_time, render_lock
 from cvmfs_operator.render.pod import PodInputs, render_pod
 
 MAX_STEPS = 12
+FINALIZER_WAIT = 0.1  # kopf adds its finalizer right after the Transaction appears
+FINALIZER_PATIENCE = 10.0  # seconds after creation; then go on without it
 
 QueueLookup = Callable[[str], Sequence[QueueEntry]]
 Stratum0Reader = Callable[..., Stratum0View]  # (rt, txn, repo, *, reflog=bool)
@@ -84,6 +86,8 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
         txn = rt.kube.get_transaction(namespace, name)
         if txn is None:
             return decisions.Done()
+        if not deleting and _finalizer_pending(txn):
+            return decisions.Wait(FINALIZER_WAIT)
         errors = validation.transaction_errors(txn)
         if errors:
             return _refuse(rt, txn, errors, logger, deleting=deleting)
@@ -287,6 +291,17 @@ def _update_queue_length(rt: Runtime, obs: Observed, status: Mapping[str, Any]) 
     joined = status.get("phase") == "Queued" and obs.transaction.get("status", {}).get("phase") != "Queued"
     if joined and not obs.repository.get("status", {}).get("queueLength"):
         rt.kube.patch_repository_status(fqrn, {"queueLength": waiting})
+
+
+def _finalizer_pending(txn: Transaction) -> bool:
+    """A brand-new Transaction whose finalizer kopf is about to add: a status write now would
+    conflict with that patch (a 409 for one of the two writes, measured on nearly every
+    Transaction of a burst), so the first step waits for it, briefly."""
+    meta = txn["metadata"]
+    if names.FINALIZER in (meta.get("finalizers") or []) or meta.get("deletionTimestamp"):
+        return False
+    created = parse_time(meta.get("creationTimestamp"))
+    return created is not None and (_now() - created).total_seconds() < FINALIZER_PATIENCE
 
 
 def _version(obj: Transaction) -> str | None:

@@ -66,7 +66,7 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.networking.request_timeout = 60
-        settings.persistence.finalizer = "cvmfs.cern.ch/publisher-cleanup"
+        settings.persistence.finalizer = names.FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="cvmfs.cern.ch")
         settings.persistence.diffbase_storage = TransactionsWithoutDiffBase(
             prefix="cvmfs.cern.ch", key="last-handled-configuration")

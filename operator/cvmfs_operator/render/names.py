@@ -10,6 +10,7 @@ from cvmfs_operator.api.types import GROUP
 
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "cvmfs-release-operator"
+FINALIZER = "cvmfs.cern.ch/publisher-cleanup"  # kopf's, on Transactions (stops their pods on deletion)
 LABEL_COMPONENT = "app.kubernetes.io/component"
 LABEL_REPOSITORY = f"{GROUP}/repository"
 LABEL_TRANSACTION_UID = f"{GROUP}/transaction-uid"
