@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from cvmfs_operator.api import contract
@@ -33,7 +33,7 @@ from cvmfs_operator.stratum0.simulated import ObjectStore, _write_revision, seed
 from cvmfs_operator.stratum0.tags import list_tags
 
 E = OperationErrorClass
-StoreFor = Callable[[Mapping[str, Any]], ObjectStore | None]
+StoreFor = Callable[[Any], ObjectStore | None]  # from a config (its fqrn, s3): simulated.s3_stores
 Clock = Callable[[], datetime.datetime]
 UNDO_TAGS = ("trunk", "trunk-previous")
 

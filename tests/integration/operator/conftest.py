@@ -109,7 +109,7 @@ class Kubelet:
         # A successful pod really publishes (simulated objects written to the S3 endpoint).
         stores = simulated.s3_stores(ACCESS_KEY, SECRET_KEY)
         self.sim = SimulatedKubelet(kube, OPERATOR_NAMESPACE, self._fate, publish=simulated.publisher(stores),
-                                    operate=simulated_operations.operator(stores))  # type: ignore[arg-type]
+                                    operate=simulated_operations.operator(stores))
 
     def _fate(self, pod: dict[str, Any]) -> Fate:
         labels = pod["metadata"]["labels"]
