@@ -151,9 +151,13 @@ def _set_status(rt: Runtime, obs: OperationObserved, action: act.SetStatus, logg
     if phase in FINAL:
         rt.metrics.operation_finished(obs.fqrn, obs.kind, str(phase), reason)
         rt.wakeups.notify(obs.fqrn)  # it may have been at the head of the queue without the lock
+        text = f"RepositoryOperation {meta['namespace']}/{meta['name']}: {status.get('message')}"
         if reason == "CheckFailed" and obs.repository is not None:
-            text = f"RepositoryOperation {meta['namespace']}/{meta['name']}: {status.get('message')}"
             rt.kube.post_event(obs.repository, "Warning", "CheckFailed", text)
+        elif obs.kind == "resign" and obs.repository is not None:  # the whitelist clients trust
+            ok = phase == "Succeeded"
+            rt.kube.post_event(obs.repository, "Normal" if ok else "Warning",
+                               "Resigned" if ok else "ResignFailed", text)
 
 
 def _act(rt: Runtime, obs: OperationObserved, action: act.Action, logger: Logger) -> None:

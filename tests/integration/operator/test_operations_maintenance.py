@@ -80,6 +80,7 @@ async def test_the_whitelist_is_resigned_once_before_it_expires(
         return status if expires and expires > soon.strftime("%Y-%m-%dT%H:%M:%SZ") else None
     status = await eventually(renewed, timeout=30, what="the Repository showing the new expiry")
     assert status["lastResign"]["result"] == "Succeeded"
+    assert any("whitelist re-signed" in event for event in await cluster.events_for("default", FQRN))
 
     async def not_expiring() -> bool:
         return bool((await _conditions(cluster))["WhitelistExpiringSoon"]["status"] == "False")
