@@ -51,11 +51,14 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
             rt.caches.operations.put(obj)
 
     @kopf.index(*resource, registry=registry, id=INDEX, when=_unfinished)
-    def operations_by_repository(meta: kopf.Meta, spec: kopf.Spec, **_: Any) -> dict[str, QueueEntry]:
-        """Unfinished RepositoryOperations per repository: their places in its FIFO queue."""
+    def operations_by_repository(meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status,
+                                 **_: Any) -> dict[str, QueueEntry]:
+        """Unfinished RepositoryOperations per repository: their places in its FIFO queue (a
+        Transaction that finishes hands the lock to the next Queued member, of either kind)."""
         return {str(spec.get("repository")): QueueEntry(
             created=str(meta.get("creationTimestamp") or ""),
-            namespace=str(meta.get("namespace")), name=str(meta.get("name")), uid=str(meta.get("uid")))}
+            namespace=str(meta.get("namespace")), name=str(meta.get("name")), uid=str(meta.get("uid")),
+            queued=status.get("phase") == "Queued")}
 
     def attention(status: kopf.Status, **_: Any) -> bool:
         return needs_attention(dict(status), {}, datetime.datetime.now(datetime.UTC))
