@@ -76,7 +76,7 @@ def decide_deletion(obs: OperationObserved) -> Action:
     if any(not pod.terminated for pod in obs.pods):
         return Wait(1.0)
     if obs.holds_lock:
-        return ReleaseLock()
+        return ReleaseLock(_successor(obs))
     for pod in obs.pods:
         if pod.deleting:
             return Wait(1.0)
@@ -255,7 +255,7 @@ def _start_or_queue(obs: OperationObserved, phase: Phase, attempts: int) -> Acti
         if phase is Phase.RUNNING:
             want = Desired(Phase.FAILED, "RepositoryNotFound", f"Repository {obs.fqrn} was deleted",
                            {"completionTime": rfc3339(obs.now)})
-            return set_status(obs, want, want.message, warning=True) or ReleaseLock()
+            return set_status(obs, want, want.message, warning=True) or ReleaseLock(_successor(obs))
         want = Desired(Phase.PENDING, "RepositoryNotFound",
                        f"waiting for Repository {obs.fqrn}, which does not exist", {"queuePosition": None})
         return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
@@ -310,6 +310,14 @@ def _queue_position(obs: OperationObserved) -> int | None:
     return None
 
 
+def _successor(obs: OperationObserved) -> str | None:
+    """The next Queued member of the repository's queue (either kind), to hand the lock to."""
+    for entry in sorted(obs.queue, key=lambda e: e.sort_key()):
+        if entry.holder != obs.me and entry.queued:
+            return entry.holder
+    return None
+
+
 def _queued_wait(obs: OperationObserved) -> float:
     if obs.lock_holder is not None and obs.holder_alive:
         return max(obs.reconcile_interval * QUEUED_BACKOFF, QUEUED_SAFETY_NET)
@@ -324,7 +332,7 @@ def _after_finish(obs: OperationObserved, phase: Phase) -> Action:
     if live:
         return Wait(min(2.0, obs.reconcile_interval))  # the lock is released only once pods are gone
     if obs.holds_lock:
-        return ReleaseLock()
+        return ReleaseLock(_successor(obs))
     for pod in obs.pods:
         if pod.deleting:
             return Wait(min(2.0, obs.reconcile_interval))

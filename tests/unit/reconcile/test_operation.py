@@ -264,3 +264,11 @@ def test_creation_takes_the_lock_then_starts_mkfs_and_never_over_an_existing_rep
     assert made.release_lock
     assert made.repository == {"reflogChecksum": "c5", "reflogRevision": 5}
     assert creation.decide(repository(), manifest_present=False, pods=[], lock_holder=None, me=me) is None
+
+
+def test_a_finished_operation_hands_the_lock_to_the_next_queued_member() -> None:
+    later = QueueEntry(created="2024-05-01T12:05:00Z", namespace="team-b", name="publish", uid="u2")
+    waiting = dataclasses.replace(later, name="pending", uid="u3", queued=False,
+                                  created="2024-05-01T12:01:00Z")
+    action = decisions.decide(observed(operation(Phase.SUCCEEDED), lock=ME, queue=[ME_ENTRY, waiting, later]))
+    assert action == ReleaseLock("team-b/publish/u2")  # not the one still Pending on its Repository
