@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import logging
 import sys
 import textwrap
@@ -75,7 +76,21 @@ def main(argv: Sequence[str] | None = None) -> None:
                    else kopf.LogFormat.PLAIN)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     logger.info("cvmfs-operator %s starting with %s", version(), settings_module.describe(settings))
+    quiet_garbage_collector()
     asyncio.run(run(make_runtime(settings)))
+
+
+GC_THRESHOLDS = (20_000, 20, 20)  # Python's defaults: (700, 10, 10)
+
+
+def quiet_garbage_collector() -> None:
+    """The imported modules (kopf, the kubernetes client's thousands of model classes, botocore)
+    are hundreds of thousands of objects that live as long as the process: frozen, the cyclic
+    garbage collector no longer scans them on every full collection, and it runs less often.
+    A native profile of 1,000 idle Repositories put ~0.04 cores in the collector."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 if __name__ == "__main__":
