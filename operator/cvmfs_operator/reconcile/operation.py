@@ -17,11 +17,10 @@ from typing import Any
 from cvmfs_operator.api import operations, phases, validation
 from cvmfs_operator.api.operation_contract import OperationErrorClass, OperationResult
 from cvmfs_operator.api.phases import Phase
-from cvmfs_operator.reconcile import operation_results, reflog, timeline
+from cvmfs_operator.reconcile import operation_results, queueing, reflog, timeline
 from cvmfs_operator.reconcile.actions import (
     AcquireLock,
     Action,
-    BreakLock,
     CreatePod,
     DeletePod,
     Done,
@@ -32,7 +31,7 @@ from cvmfs_operator.reconcile.actions import (
 from cvmfs_operator.reconcile.observed import PodView, parse_time, rfc3339
 from cvmfs_operator.reconcile.operation_status import RECORD_FIELD, OperationObserved, record, set_status
 from cvmfs_operator.reconcile.status import Desired
-from cvmfs_operator.reconcile.transaction import DEADLINE_GRACE_SECONDS, QUEUED_BACKOFF, QUEUED_SAFETY_NET
+from cvmfs_operator.reconcile.transaction import DEADLINE_GRACE_SECONDS
 
 REFLOG_GATED = frozenset({"rollback", "tag", "gc"})  # sign a manifest or re-hash the reflog
 DONE_REASONS = {"rollback": "RolledBack", "tag": "Tagged", "resign": "Resigned", "gc": "GarbageCollected",
@@ -76,7 +75,7 @@ def decide_deletion(obs: OperationObserved) -> Action:
     if any(not pod.terminated for pod in obs.pods):
         return Wait(1.0)
     if obs.holds_lock:
-        return ReleaseLock(_successor(obs))
+        return ReleaseLock(queueing.successor(obs))
     for pod in obs.pods:
         if pod.deleting:
             return Wait(1.0)
@@ -255,7 +254,7 @@ def _start_or_queue(obs: OperationObserved, phase: Phase, attempts: int) -> Acti
         if phase is Phase.RUNNING:
             want = Desired(Phase.FAILED, "RepositoryNotFound", f"Repository {obs.fqrn} was deleted",
                            {"completionTime": rfc3339(obs.now)})
-            return set_status(obs, want, want.message, warning=True) or ReleaseLock(_successor(obs))
+            return set_status(obs, want, want.message, warning=True) or ReleaseLock(queueing.successor(obs))
         want = Desired(Phase.PENDING, "RepositoryNotFound",
                        f"waiting for Repository {obs.fqrn}, which does not exist", {"queuePosition": None})
         return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
@@ -282,46 +281,15 @@ def _start_or_queue(obs: OperationObserved, phase: Phase, attempts: int) -> Acti
         want = Desired(Phase.RUNNING, "LockLost", f"the lock of repository {obs.fqrn} is held by "
                        f"{obs.lock_holder.rsplit('/', 1)[0]}; waiting to take it back")
         return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
-    position = _queue_position(obs)
-    if position is None:  # not yet in this replica's queue index; look again shortly
-        return Wait(min(1.0, obs.reconcile_interval))
-    if position == 1 and obs.lock_holder is None:
-        return AcquireLock()
-    if position == 1 and obs.lock_holder is not None and not obs.holder_alive \
-            and (obs.lock_age or 0.0) > obs.stale_lock_seconds:
-        return BreakLock(obs.lock_holder)
-    current = obs.operation.get("status") or {}
-    if phase is Phase.QUEUED and current.get("reason") == "Queued" \
-            and current.get("queuePosition") == position:
-        return Wait(_queued_wait(obs))
+    position = queueing.queue_step(obs)
+    if not isinstance(position, int):
+        return position
+    if not queueing.position_stale(obs.operation, phase, position):
+        return Wait(queueing.queued_wait(obs))
     holder = "" if obs.lock_holder is None else f" behind {obs.lock_holder.rsplit('/', 1)[0]}"
     want = Desired(Phase.QUEUED, "Queued", f"position {position} in the queue of {obs.fqrn}{holder}",
                    {"queuePosition": position})
-    return set_status(obs, want) or Wait(_queued_wait(obs))
-
-
-def _queue_position(obs: OperationObserved) -> int | None:
-    ahead = 0
-    for entry in sorted(obs.queue, key=lambda e: e.sort_key()):
-        if entry.holder == obs.me:
-            return ahead + 1
-        if entry.holder != obs.lock_holder:
-            ahead += 1
-    return None
-
-
-def _successor(obs: OperationObserved) -> str | None:
-    """The next Queued member of the repository's queue (either kind), to hand the lock to."""
-    for entry in sorted(obs.queue, key=lambda e: e.sort_key()):
-        if entry.holder != obs.me and entry.queued:
-            return entry.holder
-    return None
-
-
-def _queued_wait(obs: OperationObserved) -> float:
-    if obs.lock_holder is not None and obs.holder_alive:
-        return max(obs.reconcile_interval * QUEUED_BACKOFF, QUEUED_SAFETY_NET)
-    return min(1.0, obs.reconcile_interval)
+    return set_status(obs, want) or Wait(queueing.queued_wait(obs))
 
 
 def _after_finish(obs: OperationObserved, phase: Phase) -> Action:
@@ -332,7 +300,7 @@ def _after_finish(obs: OperationObserved, phase: Phase) -> Action:
     if live:
         return Wait(min(2.0, obs.reconcile_interval))  # the lock is released only once pods are gone
     if obs.holds_lock:
-        return ReleaseLock(_successor(obs))
+        return ReleaseLock(queueing.successor(obs))
     for pod in obs.pods:
         if pod.deleting:
             return Wait(min(2.0, obs.reconcile_interval))

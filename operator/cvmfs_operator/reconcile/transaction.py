@@ -14,7 +14,7 @@ from typing import Any
 
 from cvmfs_operator.api import contract, inert, phases, validation
 from cvmfs_operator.api.phases import Phase
-from cvmfs_operator.reconcile import reflog, results, timeline
+from cvmfs_operator.reconcile import queueing, reflog, results, timeline
 from cvmfs_operator.reconcile.actions import (
     AcquireLock,
     Action,
@@ -28,6 +28,7 @@ from cvmfs_operator.reconcile.actions import (
     Wait,
 )
 from cvmfs_operator.reconcile.observed import Observed, PodView, parse_time, rfc3339
+from cvmfs_operator.reconcile.queueing import QUEUED_BACKOFF, QUEUED_SAFETY_NET
 from cvmfs_operator.reconcile.status import Desired, go_duration, set_status
 from cvmfs_operator.render import transaction as effective
 
@@ -40,8 +41,6 @@ __all__ = [
 
 DEADLINE_GRACE_SECONDS = 120.0  # the kubelet enforces activeDeadlineSeconds; this catches stuck pods
 STALE_LOCK_SECONDS = 60.0  # the default of Observed.stale_lock_seconds
-QUEUED_BACKOFF = 6.0  # queued behind a live holder: re-check this many intervals apart,
-QUEUED_SAFETY_NET = 30.0  # and at least this many seconds (wake-ups do the work, see _queued_wait)
 
 
 def refuse_invalid(obs: Observed, errors: list[str]) -> Action:
@@ -266,16 +265,6 @@ def _refusal(obs: Observed) -> Desired | None:
     return None
 
 
-def _queue_position(obs: Observed) -> int | None:
-    ahead = 0
-    for entry in sorted(obs.queue, key=lambda e: e.sort_key()):
-        if entry.holder == obs.me:
-            return ahead + 1
-        if entry.holder != obs.lock_holder:
-            ahead += 1
-    return None
-
-
 def _start_or_queue(obs: Observed, phase: Phase, attempts: int) -> Action:
     txn = obs.transaction
     if obs.repository is None:
@@ -283,7 +272,7 @@ def _start_or_queue(obs: Observed, phase: Phase, attempts: int) -> Action:
             want = Desired(Phase.FAILED, "RepositoryNotFound",
                             f"Repository {txn['spec']['repository']} was deleted while publishing",
                             {"completionTime": rfc3339(obs.now)})
-            return set_status(obs, want, want.message, warning=True) or ReleaseLock(_successor(obs))
+            return set_status(obs, want, want.message, warning=True) or ReleaseLock(queueing.successor(obs))
         want = Desired(Phase.PENDING, "RepositoryNotFound",
                         f"waiting for Repository {txn['spec']['repository']}, which does not exist",
                         {"queuePosition": None})
@@ -317,61 +306,15 @@ def _start_or_queue(obs: Observed, phase: Phase, attempts: int) -> Action:
         want = Desired(Phase.RUNNING, "LockLost", f"the lock of repository {txn['spec']['repository']} "
                         f"is held by {obs.lock_holder.rsplit('/', 1)[0]}; waiting to take it back")
         return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
-    position = _queue_position(obs)
-    if position is None:  # not yet in this replica's queue index; look again shortly
-        return Wait(min(1.0, obs.reconcile_interval))
-    if position == 1 and obs.lock_holder is None:
-        return AcquireLock()
-    if position == 1 and obs.lock_holder is not None and not obs.holder_alive \
-            and (obs.lock_age or 0.0) > obs.stale_lock_seconds:
-        return BreakLock(obs.lock_holder)
-    if not _position_stale(txn, phase, position):
-        return Wait(_queued_wait(obs))
+    position = queueing.queue_step(obs)
+    if not isinstance(position, int):
+        return position
+    if not queueing.position_stale(txn, phase, position):
+        return Wait(queueing.queued_wait(obs))
     holder = "" if obs.lock_holder is None else f" behind {obs.lock_holder.rsplit('/', 1)[0]}"
     want = Desired(Phase.QUEUED, "Queued", f"position {position} in the queue of "
                     f"{txn['spec']['repository']}{holder}", {"queuePosition": position})
-    return set_status(obs, want) or Wait(_queued_wait(obs))
-
-
-def _position_stale(txn: Mapping[str, Any], phase: Phase, position: int) -> bool:
-    """Whether the written queue position must be rewritten.
-
-    Positions only shrink while a Transaction waits, so the one written when it joined the queue
-    stays a true upper bound. It is rewritten once more when the Transaction is next (position 1),
-    never on every hand-over: at most two writes per Transaction instead of one per Transaction
-    ahead of it (quadratic over a queue). ``kubectl cvmfs list`` computes exact positions.
-    """
-    current = txn.get("status") or {}
-    shown = current.get("queuePosition")
-    if phase is not Phase.QUEUED or current.get("reason") != "Queued" or not isinstance(shown, int):
-        return True
-    if current.get("observedGeneration") != txn["metadata"].get("generation"):
-        return True
-    if position > shown:
-        return True  # an earlier Transaction came into view: the bound must hold
-    return position == 1 and shown != 1
-
-
-def _successor(obs: Observed) -> str | None:
-    """The holder identity of the next Transaction in the queue (FIFO), if one waits for the lock
-    (Queued; not one held Pending by its Repository, which could not use the lock)."""
-    for entry in sorted(obs.queue, key=lambda e: e.sort_key()):
-        if entry.holder != obs.me and entry.queued:
-            return entry.holder
-    return None
-
-
-def _queued_wait(obs: Observed) -> float:
-    """How long a queued Transaction waits before looking again.
-
-    Behind a live holder, the release of the lock (seen by the Lease watch, whichever process
-    released it) and any Transaction of the repository becoming final wake the waiters, so the
-    periodic look is only a safety net (a watch down, a lost wake-up) and can be slow. With
-    the lock free but others ahead (or a queue index that has not caught up), look again soon.
-    """
-    if obs.lock_holder is not None and obs.holder_alive:
-        return max(obs.reconcile_interval * QUEUED_BACKOFF, QUEUED_SAFETY_NET)
-    return min(1.0, obs.reconcile_interval)
+    return set_status(obs, want) or Wait(queueing.queued_wait(obs))
 
 
 def _after_finish(obs: Observed, phase: Phase) -> Action:
@@ -382,7 +325,7 @@ def _after_finish(obs: Observed, phase: Phase) -> Action:
     if live:
         return Wait(min(2.0, obs.reconcile_interval))  # the lock is released only once pods are gone
     if obs.holds_lock:
-        return ReleaseLock(_successor(obs))
+        return ReleaseLock(queueing.successor(obs))
     ttl = effective.ttl_after_finished(obs.transaction)
     finished = parse_time(obs.transaction.get("status", {}).get("completionTime")) or obs.now
     for pod in obs.pods:
@@ -404,7 +347,7 @@ def decide_deletion(obs: Observed) -> Action:
     if any(not pod.terminated for pod in obs.pods):
         return Wait(1.0)
     if obs.holds_lock:
-        return ReleaseLock(_successor(obs))
+        return ReleaseLock(queueing.successor(obs))
     for pod in obs.pods:
         if pod.deleting:
             return Wait(1.0)

@@ -140,6 +140,24 @@ def test_it_queues_behind_a_transaction_created_before_it() -> None:
     assert isinstance(decisions.decide(apply(obs, action)), Wait)
 
 
+def test_its_queue_position_is_written_on_joining_and_when_next_as_a_transactions_is() -> None:
+    """The queue is shared: an operation's position costs at most two writes, not one per
+    hand-over (reconcile/queueing.position_stale, the same rule as for Transactions)."""
+    ahead = [QueueEntry(created=f"2024-05-01T11:{minute:02d}:00Z", namespace="team-q", name=f"q{minute}",
+                        uid=f"u-{minute}") for minute in range(4)]
+    obs = observed(operation(), lock=OTHER, queue=[*ahead, ME_ENTRY])
+    action = decisions.decide(obs)
+    assert isinstance(action, SetStatus)
+    assert action.status["queuePosition"] == 5
+    after = apply(obs, action)
+    for done in range(1, 4):  # positions 4, 3, 2: the written 5 stays a true upper bound
+        assert isinstance(decisions.decide(observed(after.operation, lock=OTHER,
+                                                    queue=[*ahead[done:], ME_ENTRY])), Wait)
+    action = decisions.decide(observed(after.operation, lock=OTHER, queue=[ME_ENTRY]))
+    assert isinstance(action, SetStatus)
+    assert action.status["queuePosition"] == 1
+
+
 def test_a_dead_holder_is_broken_only_after_the_stale_time() -> None:
     queue = [ME_ENTRY]
     assert isinstance(decisions.decide(observed(operation(), lock=OTHER, holder_alive=False, lock_age=10,
