@@ -8,9 +8,8 @@ name, and the object's uid: a pod change or a lock handed over).
 
 from __future__ import annotations
 
-import asyncio
 import datetime
-from collections.abc import Sequence
+import functools
 from typing import Any
 
 import kopf
@@ -68,26 +67,10 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
                       uid: str | None, logger: Logger, **kwargs: Any) -> None:
         """Drive the operation through queue, pod and result until it is finished and cleaned up."""
         lookup = transactions.queue_lookup(kwargs)
-        fqrn = str(spec.get("repository"))
-        failures = 0
-        while not stopped:
-            # The same keys as a Transaction's: the repository's queue, and its own uid (a pod's
-            # change, or the lock handed over to it).
-            wakes = [rt.wakeups.event(fqrn), rt.wakeups.event(transactions.transaction_key(str(uid)))]
-            try:
-                action = await asyncio.to_thread(
-                    operation_flow.reconcile, rt, str(namespace), name, lookup, logger, read_stratum0)
-            except KubeError as exc:
-                failures += 1
-                rt.metrics.api_errors.labels("kubernetes").inc()
-                action = act.Wait(max(transactions.error_delay(failures), exc.retry_after or 0.0))
-                logger.warning("Will retry in %.1f s: %s", action.seconds, exc)
-            else:
-                failures = 0
-            if isinstance(action, act.Done):
-                return
-            delay = action.seconds if isinstance(action, act.Wait) else 0.5
-            await _sleep(stopped, wakes, delay)
+        # The same wake-up keys as a Transaction's: the repository's queue, and its own uid.
+        step = functools.partial(operation_flow.reconcile, rt, str(namespace), name, lookup, logger,
+                                 read_stratum0)
+        await transactions.drive(rt, stopped, str(spec.get("repository")), str(uid), logger, step)
 
     @kopf.on.delete(*resource, registry=registry, id="stop-operation")
     def stop_operation(namespace: str | None, name: str, logger: Logger, **kwargs: Any) -> None:
@@ -101,11 +84,3 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
             raise kopf.TemporaryError("waiting for the operation pod to stop", delay=action.seconds)
         rt.wakeups.notify(str((kwargs.get("spec") or {}).get("repository")))
 
-
-async def _sleep(stopped: kopf.DaemonStopped, wakes: Sequence[asyncio.Event], delay: float) -> None:
-    tasks = {asyncio.ensure_future(stopped.wait()), *(asyncio.ensure_future(w.wait()) for w in wakes)}
-    try:
-        await asyncio.wait(tasks, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()

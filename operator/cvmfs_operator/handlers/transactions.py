@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import kopf
@@ -77,25 +78,8 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
                       uid: str | None, logger: Logger, **kwargs: Any) -> None:
         """Drive the Transaction through queue, pod and result until it is finished and cleaned up."""
         lookup = queue_lookup(kwargs)
-        fqrn = str(spec.get("repository"))
-        failures = 0
-        while not stopped:
-            # Woken by the repository's lock release, or by a change of one of its own pods.
-            wakes = [rt.wakeups.event(fqrn), rt.wakeups.event(transaction_key(str(uid)))]
-            try:
-                action = await asyncio.to_thread(
-                    flow.reconcile, rt, str(namespace), name, lookup, logger, read_stratum0)
-            except KubeError as exc:
-                failures += 1
-                rt.metrics.api_errors.labels("kubernetes").inc()
-                action = decisions.Wait(max(error_delay(failures), exc.retry_after or 0.0))
-                logger.warning("Will retry in %.1f s: %s", action.seconds, exc)
-            else:
-                failures = 0
-            if isinstance(action, decisions.Done):
-                return
-            delay = action.seconds if isinstance(action, decisions.Wait) else 0.5
-            await _sleep(stopped, wakes, delay)
+        await drive(rt, stopped, str(spec.get("repository")), str(uid), logger, functools.partial(
+            flow.reconcile, rt, str(namespace), name, lookup, logger, read_stratum0))
 
     @kopf.on.delete(*resource, registry=registry, id="stop-publisher")
     def stop_publisher(namespace: str | None, name: str, logger: Logger, **kwargs: Any) -> None:
@@ -113,6 +97,30 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
 def transaction_key(uid: str) -> str:
     """The wake-up key of one Transaction (repository names contain no ':')."""
     return f"transaction:{uid}"
+
+
+async def drive(rt: Runtime, stopped: kopf.DaemonStopped, fqrn: str, uid: str, logger: Logger,
+                step: Callable[[], decisions.Action]) -> None:
+    """A daemon's loop, for a Transaction or a RepositoryOperation: run ``step`` (observe, decide,
+    act until it waits) in a thread, back off on API errors (honouring Retry-After), and sleep
+    until its wait is over or it is woken by the repository's queue or by its own uid (a pod's
+    change, the lock handed over to it)."""
+    failures = 0
+    while not stopped:
+        wakes = [rt.wakeups.event(fqrn), rt.wakeups.event(transaction_key(uid))]
+        try:
+            action = await asyncio.to_thread(step)
+        except KubeError as exc:
+            failures += 1
+            rt.metrics.api_errors.labels("kubernetes").inc()
+            action = decisions.Wait(max(error_delay(failures), exc.retry_after or 0.0))
+            logger.warning("Will retry in %.1f s: %s", action.seconds, exc)
+        else:
+            failures = 0
+        if isinstance(action, decisions.Done):
+            return
+        delay = action.seconds if isinstance(action, decisions.Wait) else 0.5
+        await _sleep(stopped, wakes, delay)
 
 
 async def _sleep(stopped: kopf.DaemonStopped, wakes: Sequence[asyncio.Event], delay: float) -> None:
