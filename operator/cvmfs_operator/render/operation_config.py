@@ -8,25 +8,16 @@ from typing import Any, cast
 from cvmfs_operator.api import operation_contract as oc
 from cvmfs_operator.api.operations import operation_kind
 from cvmfs_operator.api.types import Repository, RepositoryOperation
-from cvmfs_operator.render.pod import DEFAULT_S3_ACL, DEFAULT_S3_CONNECTIONS, DEFAULT_S3_REGION
+from cvmfs_operator.render.pod import s3_target
 
 
-def _storage(config: dict[str, Any], repo: Repository) -> None:
-    fqrn = repo["metadata"]["name"]
-    stratum0 = repo["spec"]["stratum0"]
-    if "s3" in stratum0:
-        s3 = stratum0["s3"]
-        config["s3"] = {
-            "endpoint": s3["endpoint"],
-            "bucket": s3["bucket"],
-            "region": s3.get("region", DEFAULT_S3_REGION),
-            "dnsBuckets": s3.get("addressing", "path") == "virtual",
-            "prefix": s3.get("prefix", fqrn),
-            "maxConnections": s3.get("maxConnections", DEFAULT_S3_CONNECTIONS),
-            "acl": s3.get("acl", DEFAULT_S3_ACL),
-        }
-    if "gateway" in stratum0:
-        config["gateway"] = {"url": stratum0["gateway"]["url"]}
+def _with_storage(config: dict[str, Any], repo: Repository) -> oc.OperationConfig:
+    s3 = s3_target(repo)
+    if s3 is not None:
+        config["s3"] = s3
+    if "gateway" in repo["spec"]["stratum0"]:
+        config["gateway"] = {"url": repo["spec"]["stratum0"]["gateway"]["url"]}
+    return cast(oc.OperationConfig, config)
 
 
 def operation_config(op: RepositoryOperation, repo: Repository, *, reflog_checksum: str | None,
@@ -46,8 +37,7 @@ def operation_config(op: RepositoryOperation, repo: Repository, *, reflog_checks
         "request": f"{meta['namespace']}/{meta['name']}",
         kind: dict(cast(dict[str, Any], op["spec"][kind])),
     }
-    _storage(config, repo)
-    return cast(oc.OperationConfig, config)
+    return _with_storage(config, repo)
 
 
 def creation_config(repo: Repository) -> oc.OperationConfig:
@@ -63,5 +53,4 @@ def creation_config(repo: Repository) -> oc.OperationConfig:
         "request": repo["metadata"]["name"],
         "create": dict(cast(dict[str, Any], repo["spec"].get("create") or {})),
     }
-    _storage(config, repo)
-    return cast(oc.OperationConfig, config)
+    return _with_storage(config, repo)

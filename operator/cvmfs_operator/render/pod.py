@@ -27,6 +27,23 @@ class PodInputs:
     revision_before: int | None
 
 
+
+def s3_target(repo: Repository) -> contract.S3Target | None:
+    """The repository's S3 storage as the pod's program is told it, with the defaults the CRD
+    documents (publisher and operation configs alike); None for a gateway repository."""
+    s3 = repo["spec"]["stratum0"].get("s3")
+    if s3 is None:
+        return None
+    return {
+        "endpoint": s3["endpoint"],
+        "bucket": s3["bucket"],
+        "region": s3.get("region", DEFAULT_S3_REGION),
+        "dnsBuckets": s3.get("addressing", "path") == "virtual",
+        "prefix": s3.get("prefix", repo["metadata"]["name"]),
+        "maxConnections": s3.get("maxConnections", DEFAULT_S3_CONNECTIONS),
+        "acl": s3.get("acl", DEFAULT_S3_ACL),
+    }
+
 def publisher_config(inputs: PodInputs) -> contract.PublisherConfig:
     txn, repo = inputs.transaction, inputs.repository
     fqrn = repo["metadata"]["name"]
@@ -46,17 +63,9 @@ def publisher_config(inputs: PodInputs) -> contract.PublisherConfig:
         "transaction": f"{txn['metadata']['namespace']}/{txn['metadata']['name']}",
         "allowScripts": bool(publisher.get("allowScripts", False)),
     }
-    if "s3" in stratum0:
-        s3 = stratum0["s3"]
-        config["s3"] = {
-            "endpoint": s3["endpoint"],
-            "bucket": s3["bucket"],
-            "region": s3.get("region", DEFAULT_S3_REGION),
-            "dnsBuckets": s3.get("addressing", "path") == "virtual",
-            "prefix": s3.get("prefix", fqrn),
-            "maxConnections": s3.get("maxConnections", DEFAULT_S3_CONNECTIONS),
-            "acl": s3.get("acl", DEFAULT_S3_ACL),
-        }
+    s3 = s3_target(repo)
+    if s3 is not None:
+        config["s3"] = s3
     if "gateway" in stratum0:
         config["gateway"] = {"url": stratum0["gateway"]["url"]}
     staging = repo["spec"].get("staging", {}).get("s3")
