@@ -16,6 +16,7 @@ from typing import Any
 from cvmfs_operator.api import validation
 from cvmfs_operator.api.types import Transaction
 from cvmfs_operator.clients.errors import AlreadyExists, Conflict, NotFound
+from cvmfs_operator.handlers import locking
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.reconcile import transaction as decisions
 from cvmfs_operator.reconcile.observed import (
@@ -27,7 +28,6 @@ from cvmfs_operator.reconcile.observed import (
     queue_length,
 )
 from cvmfs_operator.render import names
-from cvmfs_operator.render.lock import micro_time, render_lock
 from cvmfs_operator.render.pod import PodInputs, render_pod
 
 MAX_STEPS = 12
@@ -154,19 +154,9 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger) -
             if status.get("phase") in ("Succeeded", "Failed", "Cancelled"):
                 rt.wakeups.notify(fqrn)  # it may have been at the head of the queue without the lock
         case decisions.AcquireLock():
-            lock = render_lock(fqrn, ns, obs.me, obs.now)
-            try:
-                rt.kube.create_lease(lock)
-            except AlreadyExists:
-                return  # someone else took it first: the next observation queues us
-            logger.info("Acquired the lock of repository %s", fqrn)
+            locking.acquire(rt, fqrn, obs.me, obs.now, logger)
         case decisions.BreakLock(holder=holder):
-            lease = rt.kube.get_lease(ns, names.lock_name(fqrn))
-            if lease and lease.get("spec", {}).get("holderIdentity") == holder:
-                rt.kube.delete_lease(ns, names.lock_name(fqrn), lease["metadata"].get("uid"))
-                message = f"Broke the lock of repository {fqrn} held by {holder}, which no longer exists"
-                logger.warning("%s", message)
-                rt.kube.post_event(txn, "Warning", "LockBroken", message)
+            locking.break_stale(rt, fqrn, holder, txn, logger)
         case decisions.ReleaseLock(successor=successor):
             _release(rt, obs, successor, logger)
         case decisions.CreatePod(attempt=attempt, reflog_checksum=checksum):
@@ -217,29 +207,13 @@ def _create_pod(rt: Runtime, obs: Observed, attempt: int, reflog_checksum: str |
 def _release(rt: Runtime, obs: Observed, successor: str | None, logger: Logger) -> None:
     txn = obs.transaction
     fqrn = txn["spec"]["repository"]
-    ns = rt.settings.namespace
-    lease = rt.kube.get_lease(ns, names.lock_name(fqrn))
-    if lease and lease.get("spec", {}).get("holderIdentity") == obs.me:
-        version = lease["metadata"].get("resourceVersion")
-        handed = False
-        if successor and version:
-            try:
-                rt.kube.hand_over_lease(ns, names.lock_name(fqrn), str(version), successor,
-                                        micro_time(obs.now))
-                handed = True
-                logger.info("Handed the lock of repository %s to %s", fqrn, successor.rsplit("/", 1)[0])
-            except (AlreadyExists, NotFound):
-                pass  # changed or gone since it was read: nothing of ours to hand over
-        if not handed:
-            rt.kube.delete_lease(ns, names.lock_name(fqrn), lease["metadata"].get("uid"))
-            logger.info("Released the lock of repository %s", fqrn)
+    locking.release(rt, fqrn, obs.me, successor, obs.now, logger)
     repo = obs.repository
     active = repo.get("status", {}).get("activeTransaction") if repo is not None else None
     # With others waiting, the next one's pod creation overwrites it: no write of its own here.
     if repo is not None and active and active.get("uid") == txn["metadata"]["uid"] and not _waiting(obs):
         with contextlib.suppress(NotFound):
             rt.kube.patch_repository_status(fqrn, {"activeTransaction": None})
-    rt.wakeups.notify(fqrn)
 
 
 def _count_finished(rt: Runtime, obs: Observed, status: dict[str, object] | object) -> None:

@@ -15,8 +15,8 @@ from typing import Any, cast
 
 from cvmfs_operator.api import operations
 from cvmfs_operator.api.types import Repository, RepositoryOperation
-from cvmfs_operator.clients.errors import AlreadyExists, Conflict, KubeError, NotFound
-from cvmfs_operator.handlers import stratum0_access
+from cvmfs_operator.clients.errors import AlreadyExists, Conflict, KubeError
+from cvmfs_operator.handlers import locking, stratum0_access
 from cvmfs_operator.handlers.flow import QueueLookup
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.reconcile import actions as act
@@ -24,7 +24,6 @@ from cvmfs_operator.reconcile import operation as decisions
 from cvmfs_operator.reconcile.observed import Stratum0View, parse_time, pod_view
 from cvmfs_operator.reconcile.operation_status import OperationObserved
 from cvmfs_operator.render import names
-from cvmfs_operator.render.lock import micro_time, render_lock
 from cvmfs_operator.render.operation_config import operation_config
 from cvmfs_operator.render.operation_pod import COMPONENT, inputs_for, render_operation_pod
 from cvmfs_operator.stratum0 import Stratum0Error
@@ -168,45 +167,16 @@ def _act(rt: Runtime, obs: OperationObserved, action: act.Action, logger: Logger
         case act.SetStatus():
             _set_status(rt, obs, action, logger)
         case act.AcquireLock():
-            try:
-                rt.kube.create_lease(render_lock(fqrn, ns, obs.me, obs.now))
-            except AlreadyExists:
-                return  # someone else took it first: the next observation queues us
-            logger.info("Acquired the lock of repository %s", fqrn)
+            locking.acquire(rt, fqrn, obs.me, obs.now, logger)
         case act.BreakLock(holder=holder):
-            lease = rt.kube.get_lease(ns, names.lock_name(fqrn))
-            if lease and lease.get("spec", {}).get("holderIdentity") == holder:
-                rt.kube.delete_lease(ns, names.lock_name(fqrn), lease["metadata"].get("uid"))
-                message = f"Broke the lock of repository {fqrn} held by {holder}, which no longer exists"
-                logger.warning("%s", message)
-                rt.kube.post_event(op, "Warning", "LockBroken", message)
+            locking.break_stale(rt, fqrn, holder, op, logger)
         case act.ReleaseLock(successor=successor):
-            _release(rt, obs, successor, logger)
+            locking.release(rt, fqrn, obs.me, successor, obs.now, logger)
         case act.CreatePod(attempt=attempt, reflog_checksum=checksum):
             _create_pod(rt, obs, attempt, checksum, logger)
         case act.DeletePod(name=pod_name, why=why):
             rt.kube.delete_pod(ns, pod_name)
             logger.info("Deleted operation pod %s: %s", pod_name, why)
-
-
-def _release(rt: Runtime, obs: OperationObserved, successor: str | None, logger: Logger) -> None:
-    """Hand the lock to the next Queued member (one write, only onto the version read), else
-    release it; as handlers/flow.py does for Transactions."""
-    ns, fqrn = rt.settings.namespace, obs.fqrn
-    lease = rt.kube.get_lease(ns, names.lock_name(fqrn))
-    if lease and lease.get("spec", {}).get("holderIdentity") == obs.me:
-        version = lease["metadata"].get("resourceVersion")
-        if successor and version:
-            try:
-                rt.kube.hand_over_lease(ns, names.lock_name(fqrn), str(version), successor,
-                                        micro_time(obs.now))
-                logger.info("Handed the lock of repository %s to %s", fqrn, successor.rsplit("/", 1)[0])
-                return
-            except (AlreadyExists, NotFound):
-                pass  # changed or gone since it was read
-        rt.kube.delete_lease(ns, names.lock_name(fqrn), lease["metadata"].get("uid"))
-        logger.info("Released the lock of repository %s", fqrn)
-    rt.wakeups.notify(fqrn)
 
 
 def _create_pod(rt: Runtime, obs: OperationObserved, attempt: int, checksum: str | None,

@@ -1,0 +1,58 @@
+"""The repository lock's three writes, for Transactions and RepositoryOperations alike.
+
+Take it (a Lease create only one can win), break a dead holder's (delete with the uid
+precondition of the Lease seen), release it (hand it to the next in the queue with a
+resourceVersion precondition, else delete it). Safety rests on those preconditions, never on
+what the store said.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from cvmfs_operator.clients.errors import AlreadyExists, NotFound
+from cvmfs_operator.handlers.runtime import Logger, Runtime
+from cvmfs_operator.render import names
+from cvmfs_operator.render.lock import micro_time, render_lock
+
+
+def acquire(rt: Runtime, fqrn: str, me: str, now: datetime.datetime, logger: Logger) -> None:
+    try:
+        rt.kube.create_lease(render_lock(fqrn, rt.settings.namespace, me, now))
+    except AlreadyExists:
+        return  # someone else took it first: the next observation queues us
+    logger.info("Acquired the lock of repository %s", fqrn)
+
+
+def break_stale(rt: Runtime, fqrn: str, holder: str, involved: Mapping[str, Any], logger: Logger) -> None:
+    """Delete the lock of a holder that no longer exists (an Event on ``involved``)."""
+    ns = rt.settings.namespace
+    lease = rt.kube.get_lease(ns, names.lock_name(fqrn))
+    if lease and lease.get("spec", {}).get("holderIdentity") == holder:
+        rt.kube.delete_lease(ns, names.lock_name(fqrn), lease["metadata"].get("uid"))
+        message = f"Broke the lock of repository {fqrn} held by {holder}, which no longer exists"
+        logger.warning("%s", message)
+        rt.kube.post_event(involved, "Warning", "LockBroken", message)
+
+
+def release(rt: Runtime, fqrn: str, me: str, successor: str | None, now: datetime.datetime,
+            logger: Logger) -> None:
+    """Hand the lock to ``successor`` (one write, only onto the version read), else delete it;
+    nothing when ``me`` does not hold it. Handed over, only the new holder is woken (by the Lease
+    watch); otherwise every waiter of the repository is."""
+    ns = rt.settings.namespace
+    lease = rt.kube.get_lease(ns, names.lock_name(fqrn))
+    if lease and lease.get("spec", {}).get("holderIdentity") == me:
+        version = lease["metadata"].get("resourceVersion")
+        if successor and version:
+            try:
+                rt.kube.hand_over_lease(ns, names.lock_name(fqrn), str(version), successor, micro_time(now))
+                logger.info("Handed the lock of repository %s to %s", fqrn, successor.rsplit("/", 1)[0])
+                return
+            except (AlreadyExists, NotFound):
+                pass  # changed or gone since it was read: nothing of ours to hand over
+        rt.kube.delete_lease(ns, names.lock_name(fqrn), lease["metadata"].get("uid"))
+        logger.info("Released the lock of repository %s", fqrn)
+    rt.wakeups.notify(fqrn)
