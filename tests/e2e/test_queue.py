@@ -25,21 +25,29 @@ async def test_transactions_of_one_repository_never_overlap_and_run_in_creation_
         first = await scenario.run(names[0], fqrn, seconds=15)
         await scenario.wait_phase(names[0], "Running")
         previous = first
-        for name in names[1:]:
+        for name, seconds in zip(names[1:], (6, 1), strict=True):  # the second long enough to see
             await after_second_of(previous["metadata"]["creationTimestamp"])
-            previous = await scenario.run(name, fqrn, seconds=1)
+            previous = await scenario.run(name, fqrn, seconds=seconds)
 
         assert (await scenario.wait_phase(names[1], "Queued"))["queuePosition"] == 1
         queued = await scenario.wait_phase(names[2], "Queued")
         assert queued["queuePosition"] == 2
 
-        async def repository_shows_the_queue() -> dict[str, Any] | None:
-            repo = await scenario.cluster.repository(fqrn)
-            status = (repo or {}).get("status", {})
-            active = status.get("activeTransaction") or {}
-            return status if active.get("name") == names[0] and status.get("queueLength") == 2 else None
-        await eventually(repository_shows_the_queue, timeout=scenario.timeout,
-                         what="Repository status with the active Transaction and the queue")
+        def repository_shows(active_name: str, waiting: int | None) -> Any:
+            async def check() -> dict[str, Any] | None:
+                repo = await scenario.cluster.repository(fqrn)
+                status = (repo or {}).get("status", {})
+                active = status.get("activeTransaction") or {}
+                length = status.get("queueLength") or 0
+                shown = length >= 1 if waiting is None else length == waiting
+                return status if active.get("name") == active_name and shown else None
+            return check
+        # The first to wait makes the queue and its holder visible (no write per joining one) ...
+        await eventually(repository_shows(names[0], None), timeout=scenario.timeout,
+                         what="Repository status naming the active Transaction, with a queue")
+        # ... and the hand-over names the next holder and exactly how many wait behind it.
+        await eventually(repository_shows(names[1], 1), timeout=scenario.timeout,
+                         what="Repository status naming the second Transaction, one waiting")
 
         done = [await scenario.wait_phase(name, "Succeeded") for name in names]
     assert not probe.overlaps, f"two publisher pods of one repository at once: {probe.overlaps}"

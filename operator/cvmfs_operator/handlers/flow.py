@@ -18,6 +18,7 @@ from cvmfs_operator.api.types import Transaction
 from cvmfs_operator.clients.errors import AlreadyExists, Conflict, NotFound
 from cvmfs_operator.handlers import locking
 from cvmfs_operator.handlers.runtime import Logger, Runtime
+from cvmfs_operator.reconcile import queueing
 from cvmfs_operator.reconcile import transaction as decisions
 from cvmfs_operator.reconcile.observed import (
     Observed,
@@ -55,7 +56,7 @@ def observe(rt: Runtime, txn: Transaction, queue: QueueLookup,
     pods = rt.kube.list_pods(rt.settings.namespace, {names.LABEL_TRANSACTION_UID: meta["uid"]})
     alive = True
     if holder is not None and holder != names.holder_identity(meta["namespace"], meta["name"], meta["uid"]):
-        alive = any(entry.holder == holder for entry in entries) or _holder_has_pods(rt, holder)
+        alive = any(entry.holder == holder for entry in entries) or locking.holder_busy(rt, holder, now)
     return Observed(
         transaction=txn,
         repository=repo,
@@ -69,13 +70,6 @@ def observe(rt: Runtime, txn: Transaction, queue: QueueLookup,
         stratum0=stratum0,
         stale_lock_seconds=rt.settings.stale_lock_seconds,
     )
-
-
-def _holder_has_pods(rt: Runtime, holder: str) -> bool:
-    uid = holder.rsplit("/", 1)[-1]
-    pods = rt.kube.list_pods(rt.settings.namespace, {names.LABEL_TRANSACTION_UID: uid})
-    pods += rt.kube.list_pods(rt.settings.namespace, {names.LABEL_OPERATION_UID: uid})  # an operation's
-    return any(pod_view(p, names.LABEL_ATTEMPT).phase not in ("Succeeded", "Failed") for p in pods)
 
 
 def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger: Logger,
@@ -187,18 +181,17 @@ def _create_pod(rt: Runtime, obs: Observed, attempt: int, reflog_checksum: str |
     except AlreadyExists:
         return  # created before a restart: the next observation adopts it
     rt.metrics.pods_started.labels(txn["spec"]["repository"]).inc()
-    meta = txn["metadata"]
-    repo_fields: dict[str, object] = {
-        "activeTransaction": {"namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]},
-        "queueLength": _waiting(obs),
-    }
+    repo_fields: dict[str, object] = {}
     if reflog_checksum and reflog_checksum != repo_status.get("reflogChecksum"):
         repo_fields["reflogChecksum"] = reflog_checksum  # a first publish, or an acknowledged change
         if s0 is not None and s0.revision is not None:
             repo_fields["reflogRevision"] = s0.revision
     if repo_status.get("reflogMismatch"):
         repo_fields["reflogMismatch"] = None  # the pod starts from what the bucket holds now
-    rt.kube.patch_repository_status(txn["spec"]["repository"], repo_fields)
+    if repo_fields or _names_wrongly(obs):
+        repo_fields["activeTransaction"] = _ref(txn)
+        repo_fields["queueLength"] = _waiting(obs)
+        rt.kube.patch_repository_status(txn["spec"]["repository"], repo_fields)
     message = f"Created publisher pod {rt.settings.namespace}/{pod['metadata']['name']} (attempt {attempt})"
     logger.info("%s", message)
     rt.kube.post_event(txn, "Normal", "PodCreated", message)
@@ -239,15 +232,48 @@ def _waiting(obs: Observed) -> int:
     return queue_length([e for e in obs.queue if e.uid != obs.transaction["metadata"]["uid"]], running)
 
 
+def _ref(txn: Transaction) -> dict[str, str]:
+    meta = txn["metadata"]
+    return {"namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]}
+
+
+def _names_wrongly(obs: Observed) -> bool:
+    """Whether the Repository's activeTransaction must be written as this Transaction's pod starts.
+
+    It is written when others wait (a queue formed before this pod: they want to know who is
+    ahead), or when it names someone else (stale). A lone publish on an idle repository writes
+    nothing to the Repository until its result: the lock's Lease, this Transaction's Running
+    phase and ``kubectl cvmfs list`` name it; one write per Transaction saved (docs/architecture.md
+    "Writes per Transaction"). In a queue the predecessor's result already named this one.
+    """
+    repo_status: Mapping[str, Any] = obs.repository.get("status") or {} if obs.repository else {}
+    active: Mapping[str, Any] = repo_status.get("activeTransaction") or {}
+    mine = obs.transaction["metadata"]["uid"]
+    if active.get("uid") is not None:
+        return bool(active.get("uid") != mine)
+    return _waiting(obs) > 0
+
+
+def _successor(obs: Observed) -> QueueEntry | None:
+    """The one the lock goes to when this Transaction releases it (FIFO, either kind)."""
+    after = queueing.successor(obs)
+    return next((entry for entry in obs.queue if entry.holder == after), None)
+
+
 def _with_queue(obs: Observed, repo_fields: dict[str, Any], status: Mapping[str, Any]) -> dict[str, Any]:
     """Repository status written with a publish's result also carries the queue length (no write
-    of its own: the health loop corrects it when nothing is published) and, when this was the
-    last one, clears the active Transaction (its pod is done; the lock follows)."""
+    of its own: the health loop corrects it when nothing is published) and names the next active
+    Transaction: the successor the lock is handed to (so its pod start needs no Repository write),
+    or none."""
     fields = dict(repo_fields)
-    waiting = _waiting(obs)
-    fields.setdefault("queueLength", waiting)
-    if status.get("phase") in ("Succeeded", "Failed", "Cancelled") and not waiting:
-        fields.setdefault("activeTransaction", None)
+    if status.get("phase") not in ("Succeeded", "Failed", "Cancelled"):
+        fields.setdefault("queueLength", _waiting(obs))
+        return fields
+    following = _successor(obs)
+    others = [e for e in obs.queue if e.uid != obs.transaction["metadata"]["uid"]]
+    fields.setdefault("queueLength", queue_length(others, following.uid if following else None))
+    fields.setdefault("activeTransaction",
+                      following.ref() if following is not None and not following.operation else None)
     return fields
 
 
@@ -261,10 +287,15 @@ def _update_queue_length(rt: Runtime, obs: Observed, status: Mapping[str, Any]) 
     running = obs.lock_holder.rsplit("/", 1)[-1] if obs.lock_holder else None
     waiting = queue_length(obs.queue, running)
     rt.metrics.queue_length.labels(fqrn).set(waiting)
-    # The first to wait makes the queue visible; later ones are counted at the next hand-over.
+    # The first to wait makes the queue visible, and who holds it; later ones are counted at the
+    # next hand-over.
     joined = status.get("phase") == "Queued" and obs.transaction.get("status", {}).get("phase") != "Queued"
     if joined and not obs.repository.get("status", {}).get("queueLength"):
-        rt.kube.patch_repository_status(fqrn, {"queueLength": waiting})
+        fields: dict[str, object] = {"queueLength": waiting}
+        holder = next((e for e in obs.queue if e.holder == obs.lock_holder and not e.operation), None)
+        if holder is not None:
+            fields["activeTransaction"] = holder.ref()
+        rt.kube.patch_repository_status(fqrn, fields)
 
 
 def _finalizer_pending(txn: Transaction) -> bool:

@@ -14,8 +14,27 @@ from typing import Any
 
 from cvmfs_operator.clients.errors import AlreadyExists, NotFound
 from cvmfs_operator.handlers.runtime import Logger, Runtime
+from cvmfs_operator.reconcile.observed import pod_view
 from cvmfs_operator.render import names
 from cvmfs_operator.render.lock import micro_time, render_lock
+
+
+def holder_busy(rt: Runtime, holder: str, now: datetime.datetime) -> bool:
+    """Whether a holder that left the queue (final, or gone) may still be busy: a pod of its own
+    still runs, or ended so recently that it is still releasing the lock. A holder releases the
+    lock right after its final status write, while its ended pod still exists; without the grace,
+    a waiter woken by that write would find it "dead" and break the lock in between (seen as a
+    LockBroken Event in a plain queue). An operator that died in between leaves the ended pod:
+    the lock is broken once that pod ended more than the stale-lock time ago."""
+    uid = holder.rsplit("/", 1)[-1]
+    pods = rt.kube.list_pods(rt.settings.namespace, {names.LABEL_TRANSACTION_UID: uid})
+    pods += rt.kube.list_pods(rt.settings.namespace, {names.LABEL_OPERATION_UID: uid})  # an operation's
+    grace = datetime.timedelta(seconds=rt.settings.stale_lock_seconds)
+    for pod in pods:
+        view = pod_view(pod, names.LABEL_ATTEMPT)
+        if not view.terminated or (view.finished is not None and now - view.finished < grace):
+            return True
+    return False
 
 
 def acquire(rt: Runtime, fqrn: str, me: str, now: datetime.datetime, logger: Logger) -> None:

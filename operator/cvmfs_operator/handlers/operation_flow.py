@@ -37,14 +37,6 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def holder_has_pods(rt: Runtime, holder: str) -> bool:
-    """Whether the lock holder (a Transaction or an operation, by uid) still has a live pod."""
-    uid = holder.rsplit("/", 1)[-1]
-    pods = [*rt.kube.list_pods(rt.settings.namespace, {names.LABEL_TRANSACTION_UID: uid}),
-            *rt.kube.list_pods(rt.settings.namespace, {names.LABEL_OPERATION_UID: uid})]
-    return any(pod_view(p, names.LABEL_ATTEMPT).phase not in FINAL for p in pods)
-
-
 def observe(rt: Runtime, op: RepositoryOperation, queue: QueueLookup,
             stratum0: Stratum0View | None = None) -> OperationObserved:
     meta = op["metadata"]
@@ -57,7 +49,7 @@ def observe(rt: Runtime, op: RepositoryOperation, queue: QueueLookup,
     pods = rt.kube.list_pods(rt.settings.namespace, {names.LABEL_OPERATION_UID: meta["uid"]})
     alive = True
     if holder is not None and holder != names.holder_identity(meta["namespace"], meta["name"], meta["uid"]):
-        alive = any(entry.holder == holder for entry in entries) or holder_has_pods(rt, holder)
+        alive = any(entry.holder == holder for entry in entries) or locking.holder_busy(rt, holder, now)
     return OperationObserved(
         operation=op, repository=rt.kube.get_repository(fqrn), lock_holder=holder,
         lock_age=(now - acquired).total_seconds() if acquired else None, holder_alive=alive,

@@ -57,7 +57,7 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
         return {str(spec.get("repository")): QueueEntry(
             created=str(meta.get("creationTimestamp") or ""),
             namespace=str(meta.get("namespace")), name=str(meta.get("name")), uid=str(meta.get("uid")),
-            queued=status.get("phase") == "Queued")}
+            queued=status.get("phase") == "Queued", operation=True)}
 
     def attention(status: kopf.Status, **_: Any) -> bool:
         return needs_attention(dict(status), {}, datetime.datetime.now(datetime.UTC))

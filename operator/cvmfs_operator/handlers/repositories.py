@@ -184,14 +184,14 @@ def check_health(rt: Runtime, readers: stratum0_access.ReaderFactory, repo: Repo
                                                previous=previous, created=created)
     context.maintenance.run(rt, repo, new, context.logger(repo))
     entries: Sequence[QueueEntry] = list(context.queue(name))  # Transactions and RepositoryOperations
-    active = status.get("activeTransaction") or {}
-    waiting = queue_length(entries, active.get("uid"))
+    running = _lock_holder_uid(rt, name, status)
+    waiting = queue_length(entries, running)
     patch: dict[str, Any] = dict(new)
     patch["queueLength"] = waiting
     if meta.get("generation") is not None:
         patch["observedGeneration"] = meta.get("generation")
     rt.metrics.queue_length.labels(name).set(waiting)
-    rt.metrics.queue(name, entries, active.get("uid"))
+    rt.metrics.queue(name, entries, running)
     _record_health(rt, name, observation, new)
     current = cast(RepositoryStatus, status)
     if any(status.get(key) != value for key, value in patch.items()) \
@@ -207,6 +207,19 @@ def check_health(rt: Runtime, readers: stratum0_access.ReaderFactory, repo: Repo
         (logger.info if after[0] == "True" else logger.warning)("Ready=%s %s: %s", *after)
         rt.kube.post_event(repo, "Normal" if after[0] == "True" else "Warning", after[1], after[2])
     return _answered(new)
+
+
+def _lock_holder_uid(rt: Runtime, fqrn: str, status: Mapping[str, Any]) -> str | None:
+    """The uid of the one publishing (or operating): the lock's holder, as the Lease informer
+    sees it; the status's activeTransaction when the Lease cannot be read. A lone publish is not
+    named in the Repository's status, so that alone would count it as waiting."""
+    try:
+        lease = rt.kube.get_lease(rt.settings.namespace, names.lock_name(fqrn))
+    except KubeError:
+        active = status.get("activeTransaction") or {}
+        return active.get("uid") if isinstance(active, Mapping) else None
+    holder = ((lease or {}).get("spec") or {}).get("holderIdentity")
+    return str(holder).rsplit("/", 1)[-1] if holder else None
 
 
 def _answered(status: RepositoryStatus) -> bool:

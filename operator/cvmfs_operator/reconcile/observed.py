@@ -37,13 +37,19 @@ class PodView:
 
 @dataclass(frozen=True)
 class QueueEntry:
-    """A not-yet-finished Transaction of a repository, as ordered in its FIFO queue."""
+    """A not-yet-finished Transaction (or RepositoryOperation) of a repository, as ordered in its
+    FIFO queue."""
 
     created: str  # RFC 3339 creationTimestamp; sorts chronologically as text
     namespace: str
     name: str
     uid: str
     queued: bool = True  # in phase Queued: waiting for the lock only (not Pending on its Repository)
+    operation: bool = False  # a RepositoryOperation (the Repository's activeTransaction names neither)
+
+    def ref(self) -> dict[str, str]:
+        """As the Repository's status.activeTransaction names it."""
+        return {"namespace": self.namespace, "name": self.name, "uid": self.uid}
 
     @property
     def holder(self) -> str:
