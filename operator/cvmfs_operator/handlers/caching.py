@@ -9,13 +9,16 @@ ever: they are not needed and would only cost memory); finished ones drop out.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
 from cvmfs_operator.api.types import GROUP, REPOSITORY_PLURAL, TRANSACTION_PLURAL, VERSION
 from cvmfs_operator.handlers.runtime import Runtime
+from cvmfs_operator.handlers.transactions import transaction_key
 from cvmfs_operator.reconcile.transaction import needs_attention
+from cvmfs_operator.render import names
 
 
 def register(registry: kopf.OperatorRegistry, rt: Runtime) -> None:
@@ -33,5 +36,14 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime) -> None:
                                  datetime.datetime.now(datetime.UTC))
         if event.get("type") == "DELETED" or not wanted:
             rt.caches.transactions.delete(obj)
-        else:
-            rt.caches.transactions.put(obj)
+            return
+        meta = obj.get("metadata") or {}
+        before = rt.caches.transactions.get(str(meta.get("namespace")), str(meta.get("name")))
+        rt.caches.transactions.put(obj)
+        if _finalized(obj) and (before is None or not _finalized(before)):
+            # Its first step waits for kopf's finalizer (handlers/flow._finalizer_pending): go now.
+            rt.wakeups.notify(transaction_key(str(meta.get("uid"))))
+
+
+def _finalized(obj: Mapping[str, Any]) -> bool:
+    return names.FINALIZER in ((obj.get("metadata") or {}).get("finalizers") or [])
