@@ -280,7 +280,10 @@ class ApiProxy:
         keep = body if info.verb in WRITE_VERBS else b""
         async with upstream:
             out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
-            streamed = info.watch or "content-length" not in {k.lower() for k in upstream.headers}
+            # Only watches and followed logs are streams. A real API server also sends ordinary
+            # responses chunked (no Content-Length); those are read whole, so that their record
+            # keeps the request body and the full duration.
+            streamed = info.watch or request.query.get("follow") in ("true", "1")
             if not streamed:
                 payload = await upstream.read()
                 self._record(Record(started, info, upstream.status, duration=time.time() - started,
