@@ -176,10 +176,11 @@ class Bench:
         body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Transaction",
                 "metadata": {"name": name, "namespace": self.namespace},
                 "spec": {"repository": fqrn, "path": "/bench", "payload": {"remove": {"paths": ["old"]}}}}
+        sent = time.time()  # on a real API server the pod may be created before this call returns
         await self.call(self.kube.custom.create_namespaced_custom_object, GROUP, VERSION, self.namespace,
                         TRANSACTION_PLURAL, body)
         self.transactions[(self.namespace, name)] = fqrn
-        return time.time()
+        return sent
 
     async def phases(self) -> dict[str, str | None]:
         data = await self.call(self.kube.custom.list_namespaced_custom_object, GROUP, VERSION, self.namespace,
@@ -240,6 +241,8 @@ def operator_env(args: argparse.Namespace, api_url: str, namespace: str) -> dict
         "CVMFS_OPERATOR_HEALTH_INTERVAL": str(args.health_interval),
         "CVMFS_OPERATOR_STALE_LOCK_SECONDS": "60",
         "CVMFS_OPERATOR_S3_TIMEOUT": str(args.s3_timeout),
+        "CVMFS_OPERATOR_API_QPS": str(args.api_qps),
+        "CVMFS_OPERATOR_API_BURST": str(args.api_burst),
         "CVMFS_OPERATOR_METRICS_PORT": "0",
         "CVMFS_OPERATOR_LIVENESS_PORT": "0",
     }
@@ -259,7 +262,7 @@ async def bench_environment(args: argparse.Namespace, workdir: Path) -> AsyncIte
         stack.callback(moto.stop)
         if args.kubeconfig:
             upstream = upstream_from_kubeconfig(args.kubeconfig)
-            api_client = make_api_client(None)
+            api_client = make_api_client(None, kubeconfig=args.kubeconfig)
             operator_namespace, namespace = f"cvmfs-bench-{run}", f"cvmfs-bench-{run}-r"
             emulated = False
         else:
@@ -725,6 +728,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reconcile-interval", type=float, default=10.0, help="operator setting")
     parser.add_argument("--health-interval", type=float, default=60.0, help="operator setting")
     parser.add_argument("--s3-timeout", type=float, default=10.0, help="operator setting")
+    parser.add_argument("--api-qps", type=float, default=50.0,
+                        help="the operator's client-side rate limit (CVMFS_OPERATOR_API_QPS; its default "
+                        "50; 0: none): at ~11 requests per Transaction it bounds a burst to ~4.5 per second")
+    parser.add_argument("--api-burst", type=int, default=100, help="CVMFS_OPERATOR_API_BURST")
     parser.add_argument("--kubeconfig", default=None,
                         help="a real cluster instead of the emulator (its nodes must not run the pods)")
     parser.add_argument("--impersonate", default=None,

@@ -38,12 +38,15 @@ POOL_SIZE = 64  # connections kept to the API server: one per concurrent step th
 
 
 def make_api_client(api_server: str | None, rate_limit: ratelimit.TokenBucket | None = None,
-                    ) -> kubernetes.client.ApiClient:
-    """An API client for an explicit server URL, else in-cluster config, else KUBECONFIG; with
-    ``rate_limit``, every request it makes takes a token first (clients/ratelimit.py)."""
+                    kubeconfig: str | None = None) -> kubernetes.client.ApiClient:
+    """An API client for an explicit server URL, else the named kubeconfig file, else in-cluster
+    config, else KUBECONFIG; with ``rate_limit``, every request it makes takes a token first
+    (clients/ratelimit.py)."""
     configuration = kubernetes.client.Configuration()
     if api_server:
         configuration.host = api_server
+    elif kubeconfig:
+        kubernetes.config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
     else:
         try:
             kubernetes.config.load_incluster_config(client_configuration=configuration)
