@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from cvmfs_operator.clients.kube import KubeClient
 
 LOG = logging.getLogger(__name__)
 WATCH_SECONDS = 300
+QUIET_END_SECONDS = 5.0  # a watch that ends sooner without a single event is taken as broken
 BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 Callback = Callable[[str, Mapping[str, Any]], None]  # (event type, the object's metadata)
@@ -36,8 +38,9 @@ ListCall = Callable[..., Any]  # e.g. CoreV1Api.list_namespaced_pod
 class Watcher:
     def __init__(self, list_call: ListCall, namespace: str, labels: Mapping[str, str],
                  callback: Callback, name: str, on_gap: Callable[[], None] | None = None,
-                 store: Store | None = None) -> None:
+                 store: Store | None = None, quiet_end: float = QUIET_END_SECONDS) -> None:
         self.store = store if store is not None else Store(name)
+        self._quiet_end = quiet_end
         self._on_gap = on_gap
         self._list = list_call
         self._name = name
@@ -115,6 +118,7 @@ class Watcher:
         if version:
             kwargs["resource_version"] = version
             kwargs["allow_watch_bookmarks"] = True
+        began = time.monotonic()
         response = self._list(self._namespace, **kwargs)
         self._response = response
         pending = b""
@@ -132,8 +136,11 @@ class Watcher:
         finally:
             self._response = None
             response.release_conn()
-        if not events:
-            raise ValueError("the watch ended without a single event")  # back off, then retry
+        # A real API server ends a quiet watch after timeout_seconds with no event at all (an idle
+        # namespace, no bookmark due): a normal end, watched again from the same version. One
+        # that ends at once without an event is broken: back off, then retry.
+        if not events and time.monotonic() - began < self._quiet_end:
+            raise ValueError("the watch ended without a single event")
         return version
 
     def _event(self, line: bytes, version: str | None) -> str | None:
