@@ -417,11 +417,14 @@ async def case_burst(bench: Bench) -> Figures:
     await bench.wait_idle(timeout=60)
     await asyncio.sleep(args.settle)
     start = time.time()
+    pid = bench.operator.process.pid if bench.operator.process else None
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     plan = [(f"burst-{i:04d}", repos[i % len(repos)]) for i in range(args.transactions)]
     await asyncio.gather(*(bench.create_transaction(name, fqrn) for name, fqrn in plan))
     created = time.time() - start
     done = await bench.wait_final([name for name, _ in plan], timeout=args.timeout)
     wall = time.time() - start
+    cpu = (cpu_seconds(pid) - cpu_before) if pid else 0.0
     idle = await bench.wait_idle(timeout=60)
     peak = proc_status(bench.operator.process.pid) if bench.operator.process else {}
     records = [r for r in bench.proxy.since(start) if r.info.is_resource]
@@ -438,6 +441,7 @@ async def case_burst(bench: Bench) -> Figures:
     figures.add("GET+LIST per Transaction", f"{sum(1 for r in records if r.info.verb in READS) / n:.1f}")
     figures.add("writes per Transaction", f"{sum(1 for r in records if r.info.verb in WRITES) / n:.1f}")
     figures.add("operator peak RSS (VmHWM)", f"{peak.get('VmHWM', 0) / 1024:.0f} MB")
+    figures.add("operator CPU until all final", f"{cpu:.0f} s = {cpu / wall:.2f} cores")
     figures.add("idle afterwards", idle)
     figures.add("requests by verb and resource", "\n" + request_table(records, n))
     return figures
