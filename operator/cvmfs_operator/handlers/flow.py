@@ -228,7 +228,7 @@ def _count_finished(rt: Runtime, obs: Observed, status: dict[str, object] | obje
 
 def _waiting(obs: Observed) -> int:
     """Transactions of the repository waiting behind the lock holder (this one excluded)."""
-    running = obs.lock_holder.rsplit("/", 1)[-1] if obs.lock_holder else None
+    running = names.holder_uid(obs.lock_holder)
     return queue_length([e for e in obs.queue if e.uid != obs.transaction["metadata"]["uid"]], running)
 
 
@@ -284,7 +284,7 @@ def _update_queue_length(rt: Runtime, obs: Observed, status: Mapping[str, Any]) 
     if obs.repository is None:
         return
     fqrn = obs.repository["metadata"]["name"]
-    running = obs.lock_holder.rsplit("/", 1)[-1] if obs.lock_holder else None
+    running = names.holder_uid(obs.lock_holder)
     waiting = queue_length(obs.queue, running)
     rt.metrics.queue_length.labels(fqrn).set(waiting)
     # The first to wait makes the queue visible, and who holds it; later ones are counted at the

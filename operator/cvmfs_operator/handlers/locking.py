@@ -26,7 +26,7 @@ def holder_busy(rt: Runtime, holder: str, now: datetime.datetime) -> bool:
     a waiter woken by that write would find it "dead" and break the lock in between (seen as a
     LockBroken Event in a plain queue). An operator that died in between leaves the ended pod:
     the lock is broken once that pod ended more than the stale-lock time ago."""
-    uid = holder.rsplit("/", 1)[-1]
+    uid = names.holder_uid(holder)
     pods = rt.kube.list_pods(rt.settings.namespace, {names.LABEL_TRANSACTION_UID: uid})
     pods += rt.kube.list_pods(rt.settings.namespace, {names.LABEL_OPERATION_UID: uid})  # an operation's
     grace = datetime.timedelta(seconds=rt.settings.stale_lock_seconds)

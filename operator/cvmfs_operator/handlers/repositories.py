@@ -219,7 +219,7 @@ def _lock_holder_uid(rt: Runtime, fqrn: str, status: Mapping[str, Any]) -> str |
         active = status.get("activeTransaction") or {}
         return active.get("uid") if isinstance(active, Mapping) else None
     holder = ((lease or {}).get("spec") or {}).get("holderIdentity")
-    return str(holder).rsplit("/", 1)[-1] if holder else None
+    return names.holder_uid(str(holder) if holder else None)
 
 
 def _answered(status: RepositoryStatus) -> bool:

@@ -91,8 +91,8 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
             rt.wakeups.notify(fqrn)
         elif fqrn and event == "MODIFIED":  # handed over: wake the new holder only
             lease = rt.caches.leases.get(str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-            holder = str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
-            rt.wakeups.notify(transactions.transaction_key(holder.rsplit("/", 1)[-1]) if holder else fqrn)
+            uid = names.holder_uid(((lease or {}).get("spec") or {}).get("holderIdentity"))
+            rt.wakeups.notify(transactions.transaction_key(uid) if uid else fqrn)
 
     own = {names.LABEL_MANAGED_BY: names.MANAGED_BY}
     watchers = [

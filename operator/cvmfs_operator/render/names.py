@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import re
+from typing import overload
 
 from cvmfs_operator.api.types import GROUP
 
@@ -105,3 +106,12 @@ def default_tag(namespace: str, name: str) -> str:
 def holder_identity(namespace: str, name: str, uid: str) -> str:
     """Who holds a repository lock: the Transaction, by namespace, name and uid."""
     return f"{namespace}/{name}/{uid}"
+
+
+@overload
+def holder_uid(holder: str) -> str: ...
+@overload
+def holder_uid(holder: str | None) -> str | None: ...
+def holder_uid(holder: str | None) -> str | None:
+    """The uid in a lock holder's identity (:func:`holder_identity`); None for no holder."""
+    return holder.rsplit("/", 1)[-1] if holder else None
