@@ -55,13 +55,20 @@ def _cost(records: Sequence[Record]) -> collections.Counter[str]:
     return cost
 
 
-async def _ready(cluster: Cluster, proxy: ApiProxy) -> None:
-    """The Repository read once by the health loop and the operator idle: counting starts after."""
+async def _warmed_up(cluster: Cluster, proxy: ApiProxy, repository: RepoFactory) -> float:
+    """The Repository created and published to once (the first publish also records the reflog's
+    checksum: one Repository write more, once), read by the health loop, and the operator quiet:
+    the moment counting starts."""
+    await cluster.create_repository(repository())
+    await cluster.create_transaction(transaction("warm-up"))
+    await cluster.wait_phase("default", "warm-up", "Succeeded")
+
     async def settled() -> bool:
         repo = await cluster.repository(FQRN) or {}
         ready = any(c.get("type") == "Ready" for c in (repo.get("status") or {}).get("conditions", []))
         return ready and not [r for r in proxy.since(time.time() - 1.0) if not r.info.watch]
     await eventually(settled, timeout=60, what="the Repository read and the operator quiet")
+    return time.time()
 
 
 async def _idle(cluster: Cluster) -> None:
@@ -74,12 +81,7 @@ async def _idle(cluster: Cluster) -> None:
 async def test_a_transaction_on_an_idle_repository_stays_within_the_budget(
         cluster: Cluster, proxy: ApiProxy, operator: OperatorProcess, kubelet: Kubelet,
         repository: RepoFactory) -> None:
-    await cluster.create_repository(repository())
-    # The first publish also records the reflog's checksum: one Repository write more, once.
-    await cluster.create_transaction(transaction("warm-up"))
-    await cluster.wait_phase("default", "warm-up", "Succeeded")
-    await _ready(cluster, proxy)
-    start = time.time()
+    start = await _warmed_up(cluster, proxy, repository)
     names = [f"one-{i}" for i in range(3)]
     for name in names:
         await cluster.create_transaction(transaction(name))
@@ -98,11 +100,7 @@ async def test_a_transaction_on_an_idle_repository_stays_within_the_budget(
 async def test_a_queue_costs_a_bounded_number_of_writes_per_transaction(
         cluster: Cluster, proxy: ApiProxy, operator: OperatorProcess, kubelet: Kubelet,
         repository: RepoFactory) -> None:
-    await cluster.create_repository(repository())
-    await cluster.create_transaction(transaction("warm-up"))
-    await cluster.wait_phase("default", "warm-up", "Succeeded")
-    await _ready(cluster, proxy)
-    start = time.time()
+    start = await _warmed_up(cluster, proxy, repository)
     kubelet.fates["q-head"] = Fate(seconds=3.0)
     await cluster.create_transaction(transaction("q-head"))
     await cluster.wait_phase("default", "q-head", "Running")
