@@ -98,7 +98,11 @@ async def test_metrics_gauges_health_and_startup_line(
                                    phase="Succeeded", reason="Published")
             drained = seen.value("cvmfs_operator_queue_oldest_timestamp_seconds", repository=FQRN) is None
             idle = seen.value("cvmfs_operator_publisher_pods", repository=FQRN, state="Running") == 0
-            return seen if failed == 1 and published == 1 and drained and idle else None
+            # The revision gauge follows the health loop's next manifest read (every 2 s here, later
+            # on a loaded machine); the Repository's status has it from the publish at once.
+            status = ((await cluster.repository(FQRN)) or {}).get("status") or {}
+            read = seen.value("cvmfs_operator_repository_revision", repository=FQRN) == status.get("revision")
+            return seen if failed == 1 and published == 1 and drained and idle and read else None
         after = await eventually(settled, timeout=30, what="the finished counters and an idle repository")
 
         # Every metric name the alerts and the dashboard query is served, with the labels they match on.
