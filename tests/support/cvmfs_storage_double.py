@@ -21,10 +21,10 @@ import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tests.support import cvmfs_layout as layout
 from tests.support.cvmfs_shell import read_options
+from tests.support.s3fanout_double import Fanout, S3Target, UploadError
 
 # upload_s3.cc x_amz_acl_allowed_values_
 ALLOWED_ACLS = ("private", "public-read", "public-write", "authenticated-read", "aws-exec-read",
@@ -190,27 +190,36 @@ class Uploader:
             raise Failure(f"the cvmfs_swissknife double only uploads to S3, not {spooler.kind!r}")
         self.alias, conf = spooler.s3_target()
         settings = s3_settings(conf, self.alias)
-        import boto3  # imported here: most verbs need no S3 client, and boto3 is slow to import
-        from botocore.config import Config
-
-        scheme = "https" if is_on(settings.get("CVMFS_S3_USE_HTTPS", "")) else "http"
-        port = f":{settings['CVMFS_S3_PORT']}" if "CVMFS_S3_PORT" in settings else ""
-        dns = settings.get("CVMFS_S3_DNS_BUCKETS") != "false"
-        self.client: Any = boto3.client(
-            "s3", endpoint_url=f"{scheme}://{settings['CVMFS_S3_HOST']}{port}",
-            region_name=settings.get("CVMFS_S3_REGION") or "us-east-1",
-            aws_access_key_id=settings["CVMFS_S3_ACCESS_KEY"],
-            aws_secret_access_key=settings["CVMFS_S3_SECRET_KEY"],
-            config=Config(s3={"addressing_style": "virtual" if dns else "path"}, retries={"max_attempts": 1},
-                          connect_timeout=5),
-        )
+        flavor = settings.get("CVMFS_S3_FLAVOR", "awsv2")
+        if flavor == "azure":
+            raise Failure("the cvmfs_swissknife double does not upload to Azure")
         self.bucket = settings["CVMFS_S3_BUCKET"]
-        self.acl = settings.get("CVMFS_S3_X_AMZ_ACL", "public-read")
+        self.fanout = Fanout(S3Target(
+            host=settings["CVMFS_S3_HOST"],
+            port=int(settings["CVMFS_S3_PORT"]) if "CVMFS_S3_PORT" in settings else None,
+            https=is_on(settings.get("CVMFS_S3_USE_HTTPS", "")),
+            bucket=self.bucket,
+            access_key=settings["CVMFS_S3_ACCESS_KEY"],
+            secret_key=settings["CVMFS_S3_SECRET_KEY"],
+            region=settings.get("CVMFS_S3_REGION") or "us-east-1",
+            dns_buckets=settings.get("CVMFS_S3_DNS_BUCKETS") != "false",
+            acl=settings.get("CVMFS_S3_X_AMZ_ACL", "public-read"),
+            flavor=flavor,
+        ))
 
     def put(self, key: str, body: bytes) -> None:
         """``key`` below the alias (``data/xx/...``, ``.cvmfspublished``)."""
-        extra = {"ACL": self.acl} if self.acl else {}
-        self.client.put_object(Bucket=self.bucket, Key=f"{self.alias}/{key}", Body=body, **extra)
+        try:
+            self.fanout.put(f"{self.alias}/{key}", body)
+        except UploadError as exc:
+            raise Failure(f"Upload job for '{key}' failed: {exc}", errno.EIO) from None
+
+    def delete(self, key: str) -> None:
+        """``key`` below the alias."""
+        try:
+            self.fanout.delete(f"{self.alias}/{key}")
+        except UploadError as exc:
+            raise Failure(f"Deletion of '{key}' failed: {exc}", errno.EIO) from None
 
     def put_content(self, content: bytes, suffix: str) -> str:
         digest, key = layout.content_key(self.alias, content, suffix)

@@ -74,8 +74,7 @@ class _Sweeper:
             with host(self.log_path).open("a") as log:
                 log.write(f"{digest}{suffix}\n")
         if not self.dry_run:
-            key = f"{self.uploader.alias}/data/{digest[:2]}/{digest[2:]}{suffix}"
-            self.uploader.client.delete_object(Bucket=self.uploader.bucket, Key=key)
+            self.uploader.delete(f"data/{digest[:2]}/{digest[2:]}{suffix}")
 
 
 def _preserved_heads(stratum0: str, head: str, depth_limit: int | None, since: int | None,
