@@ -190,7 +190,9 @@ class Uploader:
             raise Failure(f"the cvmfs_swissknife double only uploads to S3, not {spooler.kind!r}")
         self.alias, conf = spooler.s3_target()
         settings = s3_settings(conf, self.alias)
-        flavor = settings.get("CVMFS_S3_FLAVOR", "awsv2")
+        # S3Uploader's constructor and ParseSpoolerDefinition (upload_s3.cc): V2 unless a region is
+        # set (any CVMFS_S3_REGION selects V4), and CVMFS_S3_FLAVOR, when given, decides last.
+        flavor = settings.get("CVMFS_S3_FLAVOR") or ("awsv4" if "CVMFS_S3_REGION" in settings else "awsv2")
         if flavor == "azure":
             raise Failure("the cvmfs_swissknife double does not upload to Azure")
         self.bucket = settings["CVMFS_S3_BUCKET"]
@@ -201,7 +203,7 @@ class Uploader:
             bucket=self.bucket,
             access_key=settings["CVMFS_S3_ACCESS_KEY"],
             secret_key=settings["CVMFS_S3_SECRET_KEY"],
-            region=settings.get("CVMFS_S3_REGION") or "us-east-1",
+            region=settings.get("CVMFS_S3_REGION", ""),
             dns_buckets=settings.get("CVMFS_S3_DNS_BUCKETS") != "false",
             acl=settings.get("CVMFS_S3_X_AMZ_ACL", "public-read"),
             flavor=flavor,

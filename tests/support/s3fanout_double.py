@@ -12,6 +12,10 @@ Behaviour read from cvmfs/network/s3fanout.{h,cc} (cvmfs/cvmfs):
 - Content type (``GetContentType``): ``application/x-cvmfs`` for the dot-files a repository keeps
   at its root, ``application/octet-stream`` for content-addressed objects, none for DELETE.
 
+Which flavor is chosen (upload_s3.cc) is the Uploader's business (cvmfs_storage_double). Against
+moto prefer V4 (a region): moto's server guesses the service of a V2-signed request from the
+Authorization header split at "/", and a base64 signature may contain "/" (then it answers 500).
+
 Plain ``http.client`` on one kept-alive connection: the doubles run as short processes, dozens per
 test, and boto3 costs about 0.4 s of CPU per process to import, build and tear down.
 """

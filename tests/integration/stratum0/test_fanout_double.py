@@ -8,6 +8,7 @@ import base64
 import hashlib
 import urllib.parse
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, cast
 
 import boto3
@@ -18,6 +19,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 
 from tests.integration.stratum0.conftest import AuthS3
+from tests.support.cvmfs_storage_double import Spooler, Uploader
 from tests.support.s3fanout_double import Fanout, S3Target, UploadError
 
 WRONG_SECRET = "wr0ng-s3cret-that-must-never-be-shown"
@@ -83,3 +85,22 @@ def test_azure_is_not_doubled() -> None:
     with pytest.raises(UploadError, match="azure"):
         Fanout(S3Target(host="h", port=None, https=True, bucket="b", access_key="a", secret_key="s",
                         flavor="azure"))
+
+
+@pytest.mark.parametrize(("lines", "flavor"), [
+    ([], "awsv2"),  # S3Uploader's default
+    (["CVMFS_S3_REGION=eu-central-1"], "awsv4"),  # a region selects V4
+    (["CVMFS_S3_REGION=eu-central-1", "CVMFS_S3_FLAVOR=awsv2"], "awsv2"),  # the flavor decides last
+    (["CVMFS_S3_FLAVOR=awsv4"], "awsv4"),
+])
+def test_the_signature_flavor_is_chosen_as_upload_s3_chooses_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: list[str], flavor: str) -> None:
+    conf = tmp_path / "etc/cvmfs/s3/sw.example.org.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_text("\n".join(["CVMFS_S3_HOST=127.0.0.1", "CVMFS_S3_ACCESS_KEY=a", "CVMFS_S3_SECRET_KEY=s",
+                               "CVMFS_S3_BUCKET=b", *lines]) + "\n")
+    conf.chmod(0o600)
+    monkeypatch.setenv("CVMFS_DOUBLE_ROOT", str(tmp_path))
+    uploader = Uploader(Spooler.parse("S3,/var/spool/cvmfs/sw.example.org/tmp,"
+                                      "sw.example.org@/etc/cvmfs/s3/sw.example.org.conf"))
+    assert uploader.fanout.target.flavor == flavor
