@@ -30,6 +30,7 @@ from cvmfs_operator.api.types import (
     Repository,
     RepositoryStatus,
 )
+from cvmfs_operator.clients.cache import trim_object
 from cvmfs_operator.clients.errors import KubeError
 from cvmfs_operator.handlers import creation, stratum0_access
 from cvmfs_operator.handlers.health_loop import HealthLoop
@@ -129,18 +130,17 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
 
     @kopf.on.event(GROUP, VERSION, REPOSITORY_PLURAL, registry=registry, id="health")
     async def seen(name: str, body: kopf.Body, event: kopf.RawEvent, **_: Any) -> None:
-        """Every Repository kopf sees is read on the health loop's schedule; a deleted one is not."""
+        """Every Repository kopf sees is read on the health loop's schedule; a deleted one is not,
+        and its gauges go. (Not a kopf ``on.delete`` handler: any change handler makes kopf write
+        its last-handled-configuration annotation on every Repository it first sees, a PATCH per
+        Repository at start-up, thousands at once on a large site. A deletion missed while the
+        operator was down keeps the gauges until it restarts.)"""
         if event.get("type") == "DELETED" or body.metadata.get("deletionTimestamp"):
             loop.forget(name)
             context.forget(name)
+            rt.metrics.forget_repository(name)
         else:
-            loop.seen(name, cast(Repository, dict(body)))
-
-    @kopf.on.delete(GROUP, VERSION, REPOSITORY_PLURAL, registry=registry, id="forget-metrics", optional=True)
-    def forget_metrics(name: str, **_: Any) -> None:
-        """Drop a deleted Repository's gauges (no finalizer: a missed deletion only keeps them
-        until the operator restarts)."""
-        rt.metrics.forget_repository(name)
+            loop.seen(name, cast(Repository, trim_object(dict(body))))
 
     return loop
 

@@ -15,7 +15,9 @@ Grant = tuple[str, str, str]  # (apiGroup, resource, verb)
 CLUSTER_GRANTS: set[Grant] = {
     *{("cvmfs.cern.ch", resource, verb)
       for resource in ("transactions", "repositories", "repositoryoperations")
-      for verb in ("get", "list", "watch", "patch")},
+      for verb in ("get", "list", "watch")},
+    # finalizers and kopf's progress annotations; Repositories have neither (only their status)
+    *{("cvmfs.cern.ch", resource, "patch") for resource in ("transactions", "repositoryoperations")},
     *{("cvmfs.cern.ch", f"{resource}/status", "patch")
       for resource in ("transactions", "repositories", "repositoryoperations")},
     ("", "events", "create"),
