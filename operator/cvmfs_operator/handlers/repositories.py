@@ -50,6 +50,7 @@ from cvmfs_operator.stratum0 import (
     observe,
 )
 from cvmfs_operator.stratum0.endpoints import UnansweredEndpoints
+from cvmfs_operator.stratum0.errors import as_value
 from cvmfs_operator.stratum0.health import still_unreachable
 from cvmfs_operator.stratum0.maintenance_health import maintenance_conditions
 from cvmfs_operator.stratum0.observation import KnownWhitelist
@@ -165,7 +166,7 @@ def check_health(rt: Runtime, readers: stratum0_access.ReaderFactory, repo: Repo
             observation = context.endpoints.observe(stratum0_access.endpoint_of(repo),
                                                     lambda: observe(readers(rt, repo), known))
         except Stratum0Error as error:
-            observation = error
+            observation = as_value(error)
         except KubeError as error:
             observation = InvalidConfiguration(f"cannot read the S3 credentials: {error}")
     context.remember(name, observation, None if errors else known)

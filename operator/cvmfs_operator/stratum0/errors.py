@@ -8,6 +8,34 @@ where it helps, the line or field; they never contain credentials.
 
 from __future__ import annotations
 
+import traceback
+from typing import TypeVar
+
+E = TypeVar("E", bound=BaseException)
+
+
+def as_value(error: E) -> E:
+    """``error`` kept as a value (in an observation, a status): without its traceback. A traceback
+    holds the frames that raised and caught it, whose locals (a reader, its S3 client) then stay
+    alive in a reference cycle until a full garbage collection, which the operator runs rarely."""
+    forget_frames(error)
+    return error
+
+
+def forget_frames(error: BaseException) -> None:
+    """Clear the finished frames of ``error`` and of the errors it was raised from or during, and
+    drop their tracebacks (botocore's and urllib3's exceptions refer to themselves through them)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    pending: list[BaseException] = []
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if current.__traceback__ is not None:
+            traceback.clear_frames(current.__traceback__)
+            current.__traceback__ = None
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+        current = pending.pop() if pending else None
+
 
 class Stratum0Error(Exception):
     """Base class. ``object_name`` is the object concerned (``.cvmfspublished``, ``data/ab/…H``)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cvmfs_operator.stratum0.errors import AccessDenied, BucketMissing, Stratum0Error, Unreachable
+from cvmfs_operator.stratum0.errors import AccessDenied, BucketMissing, Stratum0Error, Unreachable, as_value
 from cvmfs_operator.stratum0.manifest import Manifest
 from cvmfs_operator.stratum0.reader import Stratum0Reader
 from cvmfs_operator.stratum0.whitelist import Whitelist
@@ -40,13 +40,13 @@ def observe(reader: Stratum0Reader, known: KnownWhitelist | None = None) -> Obse
     try:
         manifest: Manifest | Stratum0Error = reader.manifest()
     except Stratum0Error as error:
-        manifest = error
+        manifest = as_value(error)
         if isinstance(error, _TRANSPORT_ERRORS):
-            return Observation(manifest=error, whitelist=None)
+            return Observation(manifest=manifest, whitelist=None)
     if known is not None and isinstance(manifest, Manifest) and manifest.root_hash == known.root_hash:
         return Observation(manifest=manifest, whitelist=known.whitelist)
     try:
         whitelist: Whitelist | Stratum0Error = reader.whitelist()
     except Stratum0Error as error:
-        whitelist = error
+        whitelist = as_value(error)
     return Observation(manifest=manifest, whitelist=whitelist)

@@ -28,6 +28,7 @@ from cvmfs_operator.stratum0.errors import (
     StorageFailure,
     Stratum0Error,
     Unreachable,
+    forget_frames,
 )
 from cvmfs_operator.stratum0.reader import ObjectReader
 from cvmfs_operator.stratum0.s3_clients import Addressing, ClientKey, ClientPool, shared_pool
@@ -96,15 +97,19 @@ class S3Reader(ObjectReader):
         try:
             response = self._client.get_object(Bucket=self.bucket, Key=key)
             return response["Body"].read()
-        except botocore.exceptions.ClientError as error:
-            raise self._client_error(error, name, key) from None
-        except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as error:
-            raise Unreachable(f"S3 endpoint {self.endpoint} did not answer for "
-                              f"{self.bucket}/{key}: {self._scrub(str(error))}",
-                              object_name=name) from None
-        except botocore.exceptions.BotoCoreError as error:
-            raise StorageFailure(f"reading {self.bucket}/{key} from {self.endpoint} failed: "
-                                 f"{self._scrub(str(error))}", object_name=name) from None
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
+            failure = self._failure(error, name, key)
+            forget_frames(error)  # botocore's frames would keep this reader's client alive
+        raise failure  # outside the except block: not chained to botocore's exception
+
+    def _failure(self, error: Exception, name: str, key: str) -> Stratum0Error:
+        if isinstance(error, botocore.exceptions.ClientError):
+            return self._client_error(error, name, key)
+        if isinstance(error, botocore.exceptions.ConnectionError | botocore.exceptions.HTTPClientError):
+            return Unreachable(f"S3 endpoint {self.endpoint} did not answer for "
+                               f"{self.bucket}/{key}: {self._scrub(str(error))}", object_name=name)
+        return StorageFailure(f"reading {self.bucket}/{key} from {self.endpoint} failed: "
+                              f"{self._scrub(str(error))}", object_name=name)
 
     def _client_error(self, error: botocore.exceptions.ClientError, name: str, key: str) -> Stratum0Error:
         details: Any = error.response.get("Error", {})

@@ -68,7 +68,8 @@ async def test_a_repository_is_watched_without_a_write_of_its_own_and_forgotten_
         assert writes, "no status was written: the test proves nothing"
         assert {resource for _, resource in writes} == {"repositories/status"}, writes
         for name in NAMES:
-            annotations = ((await cluster.repository(name) or {}).get("metadata") or {}).get("annotations") or {}
+            meta = (await cluster.repository(name) or {}).get("metadata") or {}
+            annotations = meta.get("annotations") or {}
             assert not [key for key in annotations if key.endswith(KOPF_ANNOTATIONS)], annotations
 
         await cluster.delete_repository(NAMES[0])
