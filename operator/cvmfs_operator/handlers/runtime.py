@@ -45,6 +45,16 @@ class Wakeups:
         if event is not None:
             loop.call_soon_threadsafe(event.set)
 
+    def discard(self, key: str) -> None:
+        """Forget ``key``'s event without waking anyone: its only waiter is done (a Transaction's
+        own key, when its daemon ends; kept, it would be an entry per Transaction ever seen)."""
+        with self._guard:
+            self._events.pop(key, None)
+
+    def __contains__(self, key: str) -> bool:
+        with self._guard:
+            return key in self._events
+
     def notify_all(self) -> None:
         """Wake every waiter (a watch was interrupted: a release may have gone unseen)."""
         loop = self._loop

@@ -106,21 +106,24 @@ async def drive(rt: Runtime, stopped: kopf.DaemonStopped, fqrn: str, uid: str, l
     until its wait is over or it is woken by the repository's queue or by its own uid (a pod's
     change, the lock handed over to it)."""
     failures = 0
-    while not stopped:
-        wakes = [rt.wakeups.event(fqrn), rt.wakeups.event(transaction_key(uid))]
-        try:
-            action = await asyncio.to_thread(step)
-        except KubeError as exc:
-            failures += 1
-            rt.metrics.api_errors.labels("kubernetes").inc()
-            action = decisions.Wait(max(error_delay(failures), exc.retry_after or 0.0))
-            logger.warning("Will retry in %.1f s: %s", action.seconds, exc)
-        else:
-            failures = 0
-        if isinstance(action, decisions.Done):
-            return
-        delay = action.seconds if isinstance(action, decisions.Wait) else 0.5
-        await _sleep(stopped, wakes, delay)
+    try:
+        while not stopped:
+            wakes = [rt.wakeups.event(fqrn), rt.wakeups.event(transaction_key(uid))]
+            try:
+                action = await asyncio.to_thread(step)
+            except KubeError as exc:
+                failures += 1
+                rt.metrics.api_errors.labels("kubernetes").inc()
+                action = decisions.Wait(max(error_delay(failures), exc.retry_after or 0.0))
+                logger.warning("Will retry in %.1f s: %s", action.seconds, exc)
+            else:
+                failures = 0
+            if isinstance(action, decisions.Done):
+                return
+            delay = action.seconds if isinstance(action, decisions.Wait) else 0.5
+            await _sleep(stopped, wakes, delay)
+    finally:
+        rt.wakeups.discard(transaction_key(uid))
 
 
 async def _sleep(stopped: kopf.DaemonStopped, wakes: Sequence[asyncio.Event], delay: float) -> None:
