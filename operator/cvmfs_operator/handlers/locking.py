@@ -46,12 +46,14 @@ def acquire(rt: Runtime, fqrn: str, me: str, now: datetime.datetime, logger: Log
 
 
 def break_stale(rt: Runtime, fqrn: str, holder: str, involved: Mapping[str, Any], logger: Logger) -> None:
-    """Delete the lock of a holder that no longer exists (an Event on ``involved``)."""
+    """Delete the lock of a holder that is neither waiting, running nor releasing it (an Event on
+    ``involved``)."""
     ns = rt.settings.namespace
     lease = rt.kube.get_lease(ns, names.lock_name(fqrn))
     if lease and lease.get("spec", {}).get("holderIdentity") == holder:
         rt.kube.delete_lease(ns, names.lock_name(fqrn), lease["metadata"].get("uid"))
-        message = f"Broke the lock of repository {fqrn} held by {holder}, which no longer exists"
+        message = (f"Broke the lock of repository {fqrn} held by {holder}: it is no longer queued or "
+                   f"running, and no pod of its own ran in the last {rt.settings.stale_lock_seconds:g} s")
         logger.warning("%s", message)
         rt.kube.post_event(involved, "Warning", "LockBroken", message)
 
