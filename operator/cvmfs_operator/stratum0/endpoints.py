@@ -3,12 +3,13 @@
 Many Repositories share one S3 endpoint. When a health read finds an endpoint unreachable (a
 timeout, a refused connection, a name that does not resolve), the reads of the other Repositories
 on it within ``hold`` seconds are not tried: they are reported Unreachable at once, with what the
-last read met, instead of each holding a thread until its own timeout. After ``hold``, an endpoint
-that failed is first looked up in DNS (unless a proxy is configured, which may resolve names this
-host cannot): a name that still does not resolve is reported at once, without building an S3
+last read met, instead of each holding a thread until its own timeout. An endpoint seen for the
+first time, and after ``hold`` an endpoint that failed, is first looked up in DNS (unless a proxy
+is configured, which may resolve names this host cannot): a name that does not resolve is
+reported at once, without building an S3
 client (a few ms of CPU and a few hundred kB each) for a read that cannot succeed. Otherwise the
 read is tried; an answer forgets the failure. At most ``max_endpoints`` failures are remembered
-(the oldest is forgotten first).
+(the oldest is forgotten first), and at most as many names that were looked up.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class UnansweredEndpoints:
         self._clock = clock
         self._resolve = resolve
         self._failed: collections.OrderedDict[str, tuple[float, str]] = collections.OrderedDict()
+        self._resolved: collections.OrderedDict[str, None] = collections.OrderedDict()  # looked up once
         self._guard = threading.Lock()
         self.spared = 0  # reads not tried because their endpoint had just failed
 
@@ -76,7 +78,20 @@ class UnansweredEndpoints:
                 message = (f"{endpoint} did not answer {now - failed[0]:.0f} s ago; not tried again "
                            f"yet: {failed[1]}")
                 return Observation(manifest=Unreachable(message), whitelist=None)
-        if failed is not None and self._resolve(endpoint) is False:
+        if failed is None and not self._known(endpoint):
+            # First sight: a name that does not resolve is reported without building a client (a
+            # few hundred kB of garbage once dropped from the pool, per endpoint).
+            if self._resolve(endpoint) is False:
+                message = f"{endpoint}: the host name does not resolve"
+                with self._guard:
+                    self.spared += 1
+                    self._remember_failure(endpoint, message)
+                return Observation(manifest=Unreachable(message), whitelist=None)
+            with self._guard:
+                self._resolved[endpoint] = None
+                while len(self._resolved) > self.max_endpoints:
+                    self._resolved.popitem(last=False)
+        elif failed is not None and self._resolve(endpoint) is False:
             with self._guard:
                 self.spared += 1
                 self._failed[endpoint] = (self._clock(), failed[1])
@@ -88,8 +103,19 @@ class UnansweredEndpoints:
             if error is None:
                 self._failed.pop(endpoint, None)
             else:
-                self._failed[endpoint] = (self._clock(), error.message)
-                self._failed.move_to_end(endpoint)
-                while len(self._failed) > self.max_endpoints:
-                    self._failed.popitem(last=False)
+                self._remember_failure(endpoint, error.message)
         return observation
+
+    def _known(self, endpoint: str) -> bool:
+        with self._guard:
+            if endpoint in self._resolved:
+                self._resolved.move_to_end(endpoint)
+                return True
+            return False
+
+    def _remember_failure(self, endpoint: str, message: str) -> None:
+        """Under the guard."""
+        self._failed[endpoint] = (self._clock(), message)
+        self._failed.move_to_end(endpoint)
+        while len(self._failed) > self.max_endpoints:
+            self._failed.popitem(last=False)

@@ -6,12 +6,21 @@ little memory, and a client is safe to use from many threads. Readers are built 
 and per read, so the clients live here instead: one :class:`ClientPool` per process, least
 recently used clients dropped beyond ``max_clients`` (a Repository's next read builds its client
 again). A Session is not thread-safe, so clients are built under a lock.
+
+botocore builds a new client *class* for every client (its methods, docstrings and the operation
+models they hold: a few hundred kB). A class refers to itself, so a dropped client's class is
+freed only by a full garbage collection, which the operator runs rarely (it raises the
+collector's thresholds, cli/operator.py): 5,000 Repositories read once each through their own
+endpoints left hundreds of them behind. So the pool runs a full collection after every
+``collect_every`` drops (by default as many as it holds): only a site with more distinct endpoints
+and credentials than that, read in turn, pays for it.
 """
 
 from __future__ import annotations
 
 import collections
 import functools
+import gc
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -43,10 +52,12 @@ class ClientKey:
 
 
 class ClientPool:
-    def __init__(self, max_clients: int = DEFAULT_MAX_CLIENTS) -> None:
+    def __init__(self, max_clients: int = DEFAULT_MAX_CLIENTS, collect_every: int | None = None) -> None:
         if max_clients < 1:
             raise ValueError("max_clients must be at least 1")
         self.max_clients = max_clients
+        self.collect_every = collect_every or max_clients
+        self._dropped = 0  # since the last collection
         self._session = boto3.session.Session()
         self._clients: collections.OrderedDict[ClientKey, S3Client] = collections.OrderedDict()
         self._guard = threading.Lock()
@@ -78,7 +89,13 @@ class ClientPool:
             self._clients[key] = client
             while len(self._clients) > self.max_clients:
                 self._clients.popitem(last=False)
-            return client
+                self._dropped += 1
+            collect = self._dropped >= self.collect_every
+            if collect:
+                self._dropped = 0
+        if collect:
+            gc.collect()  # outside the lock: the other readers go on meanwhile
+        return client
 
 
 @functools.cache

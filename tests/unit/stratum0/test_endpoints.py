@@ -62,29 +62,52 @@ def test_the_failures_remembered_are_bounded() -> None:
     assert reads.count == 1
 
 
-def test_after_hold_a_name_that_still_does_not_resolve_is_not_read() -> None:
+def test_a_name_that_does_not_resolve_is_not_read_first_or_after_hold() -> None:
     now = [0.0]
     answers: dict[str, bool | None] = {"http://gone.invalid:9000": False, "http://back:9000": True}
     endpoints = UnansweredEndpoints(hold=60.0, clock=lambda: now[0], resolve=answers.get)
     reads = Reads(DOWN)
-    endpoints.observe("http://gone.invalid:9000", reads)
-    endpoints.observe("http://back:9000", reads)
+    first = endpoints.observe("http://gone.invalid:9000", reads)  # looked up at first sight: no client
+    assert reads.count == 0
+    assert isinstance(first.manifest, Unreachable)
+    assert first.manifest.message == "http://gone.invalid:9000: the host name does not resolve"
+    endpoints.observe("http://back:9000", reads)  # resolves: read (and fails)
+    assert reads.count == 1
     now[0] = 100.0
     spared = endpoints.observe("http://gone.invalid:9000", reads)
-    assert reads.count == 2  # looked up, not read
+    assert reads.count == 1  # looked up again, not read
     assert isinstance(spared.manifest, Unreachable)
     assert "does not resolve" in spared.manifest.message
     endpoints.observe("http://back:9000", reads)  # resolves: read
-    assert reads.count == 3
+    assert reads.count == 2
 
 
-def test_a_name_is_looked_up_only_after_a_failure() -> None:
+def test_a_name_is_looked_up_once_when_first_seen_and_again_only_after_a_failure() -> None:
     looked: list[str] = []
 
     def resolve(endpoint: str) -> bool | None:
         looked.append(endpoint)
-        return False
+        return True
 
-    endpoints = UnansweredEndpoints(hold=60.0, clock=lambda: 0.0, resolve=resolve)
+    now = [0.0]
+    endpoints = UnansweredEndpoints(hold=60.0, clock=lambda: now[0], resolve=resolve)
+    for _ in range(3):
+        endpoints.observe("http://fine:9000", Reads(ANSWERED))
+    assert looked == ["http://fine:9000"]
+    endpoints.observe("http://fine:9000", Reads(DOWN))
+    now[0] = 100.0
     endpoints.observe("http://fine:9000", Reads(ANSWERED))
-    assert looked == []
+    assert looked == ["http://fine:9000"] * 2
+
+
+def test_the_names_looked_up_are_bounded() -> None:
+    looked: list[str] = []
+
+    def resolve(endpoint: str) -> bool | None:
+        looked.append(endpoint)
+        return True
+
+    endpoints = UnansweredEndpoints(hold=60.0, max_endpoints=2, clock=lambda: 0.0, resolve=resolve)
+    for name in ("http://a:1", "http://b:1", "http://c:1", "http://a:1"):
+        endpoints.observe(name, Reads(ANSWERED))
+    assert looked == ["http://a:1", "http://b:1", "http://c:1", "http://a:1"]  # a was forgotten

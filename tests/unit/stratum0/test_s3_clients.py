@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+
+from botocore.client import BaseClient
+
 from cvmfs_operator.stratum0 import S3Reader, Timeouts
 from cvmfs_operator.stratum0.s3_clients import ClientKey, ClientPool
 
@@ -49,3 +53,28 @@ def test_readers_built_per_read_build_no_client() -> None:
 
 def test_the_secret_key_is_not_in_the_key_repr() -> None:
     assert "SK" not in repr(key(secret="SK-very-secret"))
+
+
+def _client_classes_alive() -> int:
+    """botocore's per-client classes (``S3``), garbage or not."""
+    return sum(1 for obj in gc.get_objects()
+               if isinstance(obj, type) and issubclass(obj, BaseClient) and obj.__name__ == "S3")
+
+
+def test_dropped_clients_classes_are_collected_every_so_many_drops() -> None:
+    gc.collect()
+    before = _client_classes_alive()
+    gc.disable()  # as rarely as the operator's raised thresholds make it run
+    try:
+        pool = ClientPool(max_clients=4, collect_every=4)
+        for i in range(40):
+            pool.client(key(f"http://e{i}.example.org"))
+        alive = _client_classes_alive() - before
+        unbounded = ClientPool(max_clients=4, collect_every=10**6)
+        for i in range(40):
+            unbounded.client(key(f"http://f{i}.example.org"))
+        without = _client_classes_alive() - before - alive
+    finally:
+        gc.enable()
+    assert alive <= 4 + 4, alive  # the pool's, and the drops since the last collection
+    assert without >= 40 - 4, without  # what a pool that never collects leaves behind
