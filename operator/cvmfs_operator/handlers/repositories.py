@@ -239,41 +239,53 @@ def _record_health(rt: Runtime, fqrn: str, observation: Observation | Stratum0Er
 
 def sweep(rt: Runtime, repos: Mapping[str, Repository], context: _Context) -> None:
     """Publisher pod gauges for every Repository, and orphaned pods stopped, from one list."""
-    try:
-        pods = rt.kube.list_pods(rt.settings.namespace, {names.LABEL_COMPONENT: "publisher"})
+    try:  # publisher and operation pods (the gauges count publisher pods only)
+        pods = rt.kube.list_pods(rt.settings.namespace, {names.LABEL_MANAGED_BY: names.MANAGED_BY})
     except KubeError as error:
-        LOG.warning("Could not look for orphaned publisher pods: %s", error)
+        LOG.warning("Could not look for orphaned pods: %s", error)
         return
     by_label: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for pod in pods:
         labels = (pod.get("metadata") or {}).get("labels") or {}
-        by_label[labels.get(names.LABEL_REPOSITORY, "")].append(pod)
+        if _component(pod) in ("publisher", "operation"):
+            by_label[labels.get(names.LABEL_REPOSITORY, "")].append(pod)
     now = datetime.datetime.now(datetime.UTC)
     for fqrn, repo in repos.items():
         mine = by_label.get(names.label_value(fqrn), [])
-        rt.metrics.publisher_pods(fqrn, summarize_pods(mine, now))
+        publishers = [pod for pod in mine if _component(pod) == "publisher"]
+        rt.metrics.publisher_pods(fqrn, summarize_pods(publishers, now))
         if mine or (repo.get("status") or {}).get("activeTransaction"):
             _sweep_orphans(rt, repo, mine, context.logger(repo))
 
 
+def _component(pod: Mapping[str, Any]) -> str | None:
+    return cast(str | None, ((pod.get("metadata") or {}).get("labels") or {}).get(names.LABEL_COMPONENT))
+
+
 def _sweep_orphans(rt: Runtime, repo: Repository, pods: list[dict[str, Any]], logger: Logger) -> None:
-    """Stop publisher pods whose Transaction is gone; forget such an active Transaction."""
+    """Stop publisher and operation pods whose owner is gone; forget such an active Transaction."""
     fqrn = repo["metadata"]["name"]
     try:
-        current: dict[tuple[str, str], str | None] = {}
+        current: dict[tuple[orphans.Kind, str, str], str | None] = {}
         active = (repo.get("status") or {}).get("activeTransaction")
-        refs = [o[:2] for o in map(orphans.owner, pods) if o is not None]
+        refs = [o.ref for o in map(orphans.owner, pods) if o is not None]
         if active:
-            refs.append((active["namespace"], active["name"]))
-        for namespace, name in set(refs):
-            txn = rt.kube.get_transaction(namespace, name)
-            current[(namespace, name)] = txn["metadata"].get("uid") if txn else None
+            refs.append(("Transaction", active["namespace"], active["name"]))
+        for kind, namespace, name in set(refs):
+            found: Mapping[str, Any] | None
+            if kind == "Transaction":
+                found = rt.kube.get_transaction(namespace, name)
+            elif kind == "RepositoryOperation":
+                found = rt.kube.get_repository_operation(namespace, name)
+            else:
+                found = rt.kube.get_repository(name)
+            current[(kind, namespace, name)] = found["metadata"].get("uid") if found else None
         for orphan in orphans.orphans(pods, current):
             rt.kube.delete_pod(rt.settings.namespace, orphan.pod)
-            message = f"Deleted publisher pod {orphan.pod}: its Transaction {orphan.transaction} is gone"
+            message = f"Deleted pod {orphan.pod}: its {orphan.owner} is gone"
             logger.warning("%s", message)
             rt.kube.post_event(repo, "Warning", "OrphanPodDeleted", message)
-        if active and current.get((active["namespace"], active["name"])) != active["uid"]:
+        if active and current.get(("Transaction", active["namespace"], active["name"])) != active["uid"]:
             rt.kube.patch_repository_status(fqrn, {"activeTransaction": None})
     except KubeError as error:
-        logger.warning("Could not look for orphaned publisher pods: %s", error)
+        logger.warning("Could not look for orphaned pods: %s", error)

@@ -1,45 +1,77 @@
-"""Publisher pods whose Transaction is gone: nothing else would ever stop them.
+"""Publisher and operation pods whose owner is gone: nothing else would ever stop them.
 
-A Transaction removed without its finalizer (``kubectl patch`` to strip it, a namespace force-deleted)
-leaves its pod running and the repository lock held by a holder that no longer exists. The health
-timer of each Repository finds such pods and stops them; the lock is then broken by the next
-Transaction in the queue once it is stale.
+A Transaction or RepositoryOperation removed without its finalizer (``kubectl patch`` to strip
+it, a namespace force-deleted) leaves its pod running and the repository lock held by a holder
+that no longer exists; so does a Repository whose creation pod still runs. The health loop's sweep
+finds such pods and stops them; the lock is then broken by the next in the queue once it is stale.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from cvmfs_operator.render import names
 
 TRANSACTION_ANNOTATION = "cvmfs.cern.ch/transaction"
+CREATE = "create"  # the operation label of a Repository's creation pod
+
+Kind = Literal["Transaction", "RepositoryOperation", "Repository"]
+
+
+@dataclass(frozen=True)
+class Owner:
+    kind: Kind
+    namespace: str  # "" for a Repository (cluster-scoped)
+    name: str
+    uid: str
+
+    @property
+    def ref(self) -> tuple[Kind, str, str]:
+        return self.kind, self.namespace, self.name
+
+    @property
+    def display(self) -> str:
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.kind} {where}"
 
 
 @dataclass(frozen=True)
 class Orphan:
     pod: str
-    transaction: str  # "<namespace>/<name>"
+    owner: str  # "Transaction <namespace>/<name>", "RepositoryOperation …", "Repository <name>"
 
 
-def owner(pod: Mapping[str, Any]) -> tuple[str, str, str] | None:
-    """(namespace, name, uid) of the Transaction a publisher pod belongs to, from its metadata."""
+def owner(pod: Mapping[str, Any]) -> Owner | None:
+    """What a publisher or operation pod works for, from its metadata (None: neither)."""
     meta = pod.get("metadata") or {}
-    ref = (meta.get("annotations") or {}).get(TRANSACTION_ANNOTATION, "")
-    uid = (meta.get("labels") or {}).get(names.LABEL_TRANSACTION_UID)
-    if "/" not in ref or not uid:
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    ref = annotations.get(TRANSACTION_ANNOTATION, "")
+    uid = labels.get(names.LABEL_TRANSACTION_UID)
+    if "/" in ref and uid:
+        namespace, name = ref.split("/", 1)
+        return Owner("Transaction", namespace, name, uid)
+    ref = annotations.get(names.ANNOTATION_OPERATION, "")
+    uid = labels.get(names.LABEL_OPERATION_UID)
+    if not ref or not uid:
+        return None
+    if labels.get(names.LABEL_OPERATION) == CREATE:
+        return Owner("Repository", "", ref, uid) if "/" not in ref else None
+    if "/" not in ref:
         return None
     namespace, name = ref.split("/", 1)
-    return namespace, name, uid
+    return Owner("RepositoryOperation", namespace, name, uid)
 
 
-def orphans(pods: Sequence[Mapping[str, Any]], current_uids: Mapping[tuple[str, str], str | None]
+def orphans(pods: Sequence[Mapping[str, Any]], current_uids: Mapping[tuple[Kind, str, str], str | None]
             ) -> list[Orphan]:
-    """Pods whose Transaction does not exist any more (or exists again with another uid).
+    """Pods whose owner does not exist any more (or exists again with another uid).
 
-    ``current_uids`` maps each (namespace, name) the pods refer to, to the uid of the Transaction
-    by that name now, or None when there is none. Pods already being deleted are left alone.
+    ``current_uids`` maps each owner reference (kind, namespace, name) the pods refer to, to the
+    uid of the object by that name now, or None when there is none; an owner not looked up is not
+    judged. Pods already being deleted are left alone.
     """
     found = []
     for pod in pods:
@@ -47,7 +79,6 @@ def orphans(pods: Sequence[Mapping[str, Any]], current_uids: Mapping[tuple[str, 
         who = owner(pod)
         if who is None or meta.get("deletionTimestamp"):
             continue
-        namespace, name, uid = who
-        if (namespace, name) in current_uids and current_uids[(namespace, name)] != uid:
-            found.append(Orphan(pod=str(meta.get("name")), transaction=f"{namespace}/{name}"))
+        if who.ref in current_uids and current_uids[who.ref] != who.uid:
+            found.append(Orphan(pod=str(meta.get("name")), owner=who.display))
     return found

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from cvmfs_operator.api import contract
+from cvmfs_operator.render import names
 from tests.integration.operator.conftest import FQRN, Fate, Kubelet, RepoFactory, transaction
+from tests.support import operations as ops
 from tests.support.cluster import Cluster, OperatorProcess, eventually
 
 
@@ -208,3 +211,39 @@ async def test_a_force_deleted_transaction_leaves_no_pod_and_does_not_block_the_
     await cluster.wait_phase("default", "after", "Succeeded")
     events = await cluster.events_for("default", FQRN)
     assert any("is gone" in event for event in events), events
+
+
+async def test_a_force_deleted_operation_leaves_no_pod_and_does_not_block_the_repository(
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
+        repository: RepoFactory) -> None:
+    kubelet.fates["forced-check"] = Fate(hang=True)
+    await cluster.create_repository(repository())
+    forced = await ops.create(cluster, ops.operation("forced-check", FQRN, check={}))
+    await ops.wait_phase(cluster, "default", "forced-check", "Running")
+    uid = forced["metadata"]["uid"]
+
+    async def its_pods() -> list[dict[str, Any]]:
+        return [pod for pod in await ops.pods(cluster)
+                if pod["metadata"]["labels"].get(names.LABEL_OPERATION_UID) == uid]
+    assert len(await its_pods()) == 1
+
+    # While the operator is down, someone strips the finalizer and deletes the RepositoryOperation.
+    await asyncio.to_thread(operator.stop)
+    await asyncio.to_thread(
+        cluster.kube._call, "strip finalizers", cluster.kube.custom.patch_namespaced_custom_object,
+        "cvmfs.cern.ch", "v1alpha1", "default", "repositoryoperations", "forced-check",
+        {"metadata": {"finalizers": []}})
+    await ops.delete(cluster, "default", "forced-check")
+
+    async def deleted() -> bool:
+        return await ops.get(cluster, "default", "forced-check") is None
+    await eventually(deleted, timeout=30, what="the RepositoryOperation gone")
+    operator.start()
+
+    async def orphan_gone() -> bool:
+        return await its_pods() == []
+    await eventually(orphan_gone, timeout=30, what="the orphaned operation pod deleted")
+    events = await cluster.events_for("default", FQRN)
+    assert any("RepositoryOperation default/forced-check is gone" in event for event in events), events
+    await cluster.create_transaction(transaction("after-forced"))  # the lock is broken once stale
+    await cluster.wait_phase("default", "after-forced", "Succeeded")
