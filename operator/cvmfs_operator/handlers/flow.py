@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ from cvmfs_operator.render import names
 from cvmfs_operator.render.pod import PodInputs, render_pod
 
 MAX_STEPS = 12
+FINAL = ("Succeeded", "Failed", "Cancelled")
 FINALIZER_WAIT = 0.1  # kopf adds its finalizer right after the Transaction appears
 FINALIZER_PATIENCE = 10.0  # seconds after creation; then go on without it
 
@@ -76,33 +78,38 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
               read_stratum0: Stratum0Reader | None = None, *, deleting: bool = False) -> decisions.Action:
     """Drive one Transaction as far as it can go now; returns the final Wait or Done."""
     stratum0: Stratum0View | None = None
-    for _ in range(MAX_STEPS):
-        txn = rt.kube.get_transaction(namespace, name)
-        if txn is None:
-            return decisions.Done()
-        if not deleting and _finalizer_pending(txn):
-            return decisions.Wait(FINALIZER_WAIT)
-        errors = validation.transaction_errors(txn)
-        if errors:
-            return _refuse(rt, txn, errors, logger, deleting=deleting)
-        obs = observe(rt, txn, queue, stratum0)
-        action = decisions.decide_deletion(obs) if deleting else decisions.decide(obs)
-        if isinstance(action, decisions.Wait | decisions.Done):
-            return action
-        if isinstance(action, decisions.ReadStratum0):
-            if read_stratum0 is None:
-                stratum0 = Stratum0View(error="no Stratum 0 reader configured", reflog_read=action.reflog)
-            else:
-                began = time.monotonic()
-                stratum0 = read_stratum0(rt, txn, obs.repository, reflog=action.reflog)
-                stratum0 = dataclasses.replace(stratum0, read_seconds=time.monotonic() - began)
-            continue
-        try:
-            _act(rt, obs, action, logger)
-        except Conflict:
-            logger.debug("The Transaction changed since it was read; deciding again")
-        stratum0 = None  # what was read before an action may be stale after it
-    return decisions.Wait(0.5)
+    later: list[Callable[[], None]] = []  # Events posted once the steps are done
+    try:
+        for _ in range(MAX_STEPS):
+            txn = rt.kube.get_transaction(namespace, name)
+            if txn is None:
+                return decisions.Done()
+            if not deleting and _finalizer_pending(txn):
+                return decisions.Wait(FINALIZER_WAIT)
+            errors = validation.transaction_errors(txn)
+            if errors:
+                return _refuse(rt, txn, errors, logger, deleting=deleting)
+            obs = observe(rt, txn, queue, stratum0)
+            action = decisions.decide_deletion(obs) if deleting else decisions.decide(obs)
+            if isinstance(action, decisions.Wait | decisions.Done):
+                return action
+            if isinstance(action, decisions.ReadStratum0):
+                if read_stratum0 is None:
+                    stratum0 = Stratum0View(error="no Stratum 0 reader configured", reflog_read=action.reflog)
+                else:
+                    began = time.monotonic()
+                    stratum0 = read_stratum0(rt, txn, obs.repository, reflog=action.reflog)
+                    stratum0 = dataclasses.replace(stratum0, read_seconds=time.monotonic() - began)
+                continue
+            try:
+                _act(rt, obs, action, logger, later)
+            except Conflict:
+                logger.debug("The Transaction changed since it was read; deciding again")
+            stratum0 = None  # what was read before an action may be stale after it
+        return decisions.Wait(0.5)
+    finally:
+        for post in later:
+            post()
 
 
 def _refuse(rt: Runtime, txn: Transaction, errors: list[str], logger: Logger, *,
@@ -123,7 +130,8 @@ def _refuse(rt: Runtime, txn: Transaction, errors: list[str], logger: Logger, *,
     return decisions.Done()
 
 
-def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger) -> None:
+def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger,
+         later: list[Callable[[], None]]) -> None:
     txn = obs.transaction
     meta = txn["metadata"]
     fqrn = txn["spec"]["repository"]
@@ -142,10 +150,17 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger) -
                                              _version(txn))
             if event:
                 (logger.warning if warning else logger.info)("%s", event)
-                rt.kube.post_event(txn, "Warning" if warning else "Normal", str(status.get("reason")), event)
+                post = functools.partial(rt.kube.post_event, txn, "Warning" if warning else "Normal",
+                                         str(status.get("reason")), event)
+                # A final result's Event waits until the lock is handed over (the next step): one
+                # request less between a pod's end and the next Transaction's pod.
+                if status.get("phase") in FINAL:
+                    later.append(post)
+                else:
+                    post()
             _count_finished(rt, obs, status)
             _update_queue_length(rt, obs, status)
-            if status.get("phase") in ("Succeeded", "Failed", "Cancelled"):
+            if status.get("phase") in FINAL:
                 rt.wakeups.notify(fqrn)  # it may have been at the head of the queue without the lock
         case decisions.AcquireLock():
             locking.acquire(rt, fqrn, obs.me, obs.now, logger)

@@ -121,3 +121,20 @@ async def test_a_queue_costs_a_bounded_number_of_writes_per_transaction(
     # The lock is handed over (one patch) rather than deleted and created again.
     assert cost["patch leases"] == len(names), cost
     assert cost["writes"] <= 10 * n, cost
+    # Each hand-over comes before the predecessor's result Event: that Event is not on the path
+    # from a pod's end to the next pod.
+    assert _events_after_hand_overs(proxy.since(start), ["q-head", *names[:-1]]), "an Event came first"
+
+
+def _events_after_hand_overs(records: Sequence[Record], holders: Sequence[str]) -> bool:
+    ordered = sorted(records, key=lambda r: r.started)
+    hand_overs = [i for i, r in enumerate(ordered) if r.info.verb == "patch" and r.info.resource == "leases"]
+    published: dict[str, int] = {}
+    for i, r in enumerate(ordered):
+        if r.info.resource == "events" and r.info.verb == "create":
+            event = json.loads(r.body)
+            if event.get("reason") == "Published":
+                published[event["involvedObject"]["name"]] = i
+    assert len(hand_overs) == len(holders), hand_overs
+    assert set(holders) <= published.keys(), published
+    return all(handed < published[holder] for handed, holder in zip(hand_overs, holders, strict=True))
