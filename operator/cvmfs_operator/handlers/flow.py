@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cvmfs_operator.api import validation
+from cvmfs_operator.api.phases import TERMINAL
 from cvmfs_operator.api.types import Transaction
 from cvmfs_operator.clients.errors import AlreadyExists, Conflict, NotFound
 from cvmfs_operator.handlers import locking
@@ -33,7 +34,6 @@ from cvmfs_operator.render import names
 from cvmfs_operator.render.pod import PodInputs, render_pod
 
 MAX_STEPS = 12
-FINAL = ("Succeeded", "Failed", "Cancelled")
 FINALIZER_WAIT = 0.1  # kopf adds its finalizer right after the Transaction appears
 FINALIZER_PATIENCE = 10.0  # seconds after creation; then go on without it
 
@@ -154,13 +154,13 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger,
                                          str(status.get("reason")), event)
                 # A final result's Event waits until the lock is handed over (the next step): one
                 # request less between a pod's end and the next Transaction's pod.
-                if status.get("phase") in FINAL:
+                if status.get("phase") in TERMINAL:
                     later.append(post)
                 else:
                     post()
             _count_finished(rt, obs, status)
             _update_queue_length(rt, obs, status)
-            if status.get("phase") in FINAL:
+            if status.get("phase") in TERMINAL:
                 rt.wakeups.notify(fqrn)  # it may have been at the head of the queue without the lock
         case decisions.AcquireLock():
             locking.acquire(rt, fqrn, obs.me, obs.now, logger)
@@ -228,11 +228,11 @@ def _count_finished(rt: Runtime, obs: Observed, status: dict[str, object] | obje
     if not isinstance(status, dict):
         return
     phase = status.get("phase")
-    if phase not in ("Succeeded", "Failed", "Cancelled"):
+    if phase not in TERMINAL:
         return
     fqrn = obs.transaction["spec"]["repository"]
     durations = status.get("durations") or obs.transaction.get("status", {}).get("durations")
-    rt.metrics.transaction_finished(fqrn, phase, str(status.get("reason", "")),
+    rt.metrics.transaction_finished(fqrn, str(phase), str(status.get("reason", "")),
                                     durations if isinstance(durations, dict) else None)
     timeline = status.get("timeline")
     rt.metrics.transaction_timeline(fqrn, timeline if isinstance(timeline, dict) else None)
@@ -281,7 +281,7 @@ def _with_queue(obs: Observed, repo_fields: dict[str, Any], status: Mapping[str,
     Transaction: the successor the lock is handed to (so its pod start needs no Repository write),
     or none."""
     fields = dict(repo_fields)
-    if status.get("phase") not in ("Succeeded", "Failed", "Cancelled"):
+    if status.get("phase") not in TERMINAL:
         fields.setdefault("queueLength", _waiting(obs))
         return fields
     following = _successor(obs)

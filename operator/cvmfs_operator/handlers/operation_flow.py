@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from cvmfs_operator.api import operations
+from cvmfs_operator.api.phases import TERMINAL
 from cvmfs_operator.api.types import Repository, RepositoryOperation
 from cvmfs_operator.clients.errors import AlreadyExists, Conflict, KubeError
 from cvmfs_operator.handlers import locking, stratum0_access
@@ -30,7 +31,6 @@ from cvmfs_operator.stratum0 import Stratum0Error
 
 MAX_STEPS = 12
 OperationReader = Callable[[Runtime, RepositoryOperation, Repository | None], Stratum0View]
-FINAL = ("Succeeded", "Failed", "Cancelled")
 
 
 def _now() -> datetime.datetime:
@@ -139,7 +139,7 @@ def _set_status(rt: Runtime, obs: OperationObserved, action: act.SetStatus, logg
         (logger.warning if action.warning else logger.info)("%s", action.event)
         rt.kube.post_event(op, "Warning" if action.warning else "Normal", reason, action.event)
     phase = status.get("phase")
-    if phase in FINAL:
+    if phase in TERMINAL:
         rt.metrics.operation_finished(obs.fqrn, obs.kind, str(phase), reason)
         rt.wakeups.notify(obs.fqrn)  # it may have been at the head of the queue without the lock
         text = f"RepositoryOperation {meta['namespace']}/{meta['name']}: {status.get('message')}"

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cvmfs_operator.render import names
+from cvmfs_operator.render.operation_pod import CREATE  # the operation label of a creation pod
 
 TRANSACTION_ANNOTATION = "cvmfs.cern.ch/transaction"
-CREATE = "create"  # the operation label of a Repository's creation pod
 
 Kind = Literal["Transaction", "RepositoryOperation", "Repository"]
 
