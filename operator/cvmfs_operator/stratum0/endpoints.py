@@ -21,11 +21,13 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from typing import TypeVar
 
 from cvmfs_operator.stratum0.errors import Unreachable
 from cvmfs_operator.stratum0.observation import Observation
 
 MAX_ENDPOINTS = 4096
+V = TypeVar("V")
 
 
 def resolves(endpoint: str) -> bool | None:
@@ -88,9 +90,7 @@ class UnansweredEndpoints:
                     self._remember_failure(endpoint, message)
                 return Observation(manifest=Unreachable(message), whitelist=None)
             with self._guard:
-                self._resolved[endpoint] = None
-                while len(self._resolved) > self.max_endpoints:
-                    self._resolved.popitem(last=False)
+                self._bounded_put(self._resolved, endpoint, None)
         elif failed is not None and self._resolve(endpoint) is False:
             with self._guard:
                 self.spared += 1
@@ -115,7 +115,11 @@ class UnansweredEndpoints:
 
     def _remember_failure(self, endpoint: str, message: str) -> None:
         """Under the guard."""
-        self._failed[endpoint] = (self._clock(), message)
-        self._failed.move_to_end(endpoint)
-        while len(self._failed) > self.max_endpoints:
-            self._failed.popitem(last=False)
+        self._bounded_put(self._failed, endpoint, (self._clock(), message))
+
+    def _bounded_put(self, entries: collections.OrderedDict[str, V], endpoint: str, value: V) -> None:
+        """Under the guard: ``endpoint`` as the newest entry, the oldest ones beyond the bound dropped."""
+        entries[endpoint] = value
+        entries.move_to_end(endpoint)
+        while len(entries) > self.max_endpoints:
+            entries.popitem(last=False)
