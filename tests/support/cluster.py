@@ -11,6 +11,7 @@ import base64
 import copy
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -143,6 +144,13 @@ class Cluster:
             return []
         return [str(e.get("message", "")) for e in data.get("items", [])
                 if e.get("involvedObject", {}).get("name") == name]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (for the operator's metrics or liveness server)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class OperatorProcess:

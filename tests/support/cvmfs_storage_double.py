@@ -195,12 +195,11 @@ class Uploader:
         flavor = settings.get("CVMFS_S3_FLAVOR") or ("awsv4" if "CVMFS_S3_REGION" in settings else "awsv2")
         if flavor == "azure":
             raise Failure("the cvmfs_swissknife double does not upload to Azure")
-        self.bucket = settings["CVMFS_S3_BUCKET"]
         self.fanout = Fanout(S3Target(
             host=settings["CVMFS_S3_HOST"],
             port=int(settings["CVMFS_S3_PORT"]) if "CVMFS_S3_PORT" in settings else None,
             https=is_on(settings.get("CVMFS_S3_USE_HTTPS", "")),
-            bucket=self.bucket,
+            bucket=settings["CVMFS_S3_BUCKET"],
             access_key=settings["CVMFS_S3_ACCESS_KEY"],
             secret_key=settings["CVMFS_S3_SECRET_KEY"],
             region=settings.get("CVMFS_S3_REGION", ""),

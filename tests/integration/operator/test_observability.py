@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import urllib.request
 from pathlib import Path
 
 from tests.integration.operator.conftest import Kubelet, RepoFactory, transaction
-from tests.support.cluster import Cluster, OperatorProcess, eventually
+from tests.support.cluster import Cluster, OperatorProcess, eventually, free_port
 from tests.support.s3 import SECRET_KEY
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -29,7 +22,7 @@ def _get(url: str) -> tuple[int, str]:
 async def test_metrics_liveness_and_events(
         cluster: Cluster, kubelet: Kubelet, repository: RepoFactory, operator_env: dict[str, str],
         tmp_path: Path) -> None:
-    metrics, liveness = _free_port(), _free_port()
+    metrics, liveness = free_port(), free_port()
     process = OperatorProcess({**operator_env, "CVMFS_OPERATOR_METRICS_PORT": str(metrics),
                                "CVMFS_OPERATOR_LIVENESS_PORT": str(liveness)}, tmp_path / "operator.log")
     process.start()

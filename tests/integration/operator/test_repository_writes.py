@@ -8,7 +8,6 @@ Repository's gauges still go away (the event handler forgets them)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from cvmfs_operator.cli.emulator import ApiEmulator
 from tests.integration.operator.conftest import RepoFactory, operator_process
 from tests.support.apiproxy import ApiProxy
-from tests.support.cluster import Cluster, eventually
+from tests.support.cluster import Cluster, eventually, free_port
 
 NAMES = ("w1.example.org", "w2.example.org", "w3.example.org")
 KOPF_ANNOTATIONS = ("last-handled-configuration", "kopf-managed")
@@ -28,12 +27,6 @@ KOPF_ANNOTATIONS = ("last-handled-configuration", "kopf-managed")
 async def proxy(api: ApiEmulator) -> AsyncIterator[ApiProxy]:
     async with ApiProxy(str(api.url)) as running:
         yield running
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _gauged(port: int) -> set[str]:
@@ -50,7 +43,7 @@ def _gauged(port: int) -> set[str]:
 async def test_a_repository_is_watched_without_a_write_of_its_own_and_forgotten_when_deleted(
         cluster: Cluster, proxy: ApiProxy, operator_env: dict[str, str], repository: RepoFactory,
         tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**operator_env, "CVMFS_OPERATOR_API_SERVER": proxy.url, "CVMFS_OPERATOR_METRICS_PORT": str(port)}
     for name in NAMES:
         await cluster.create_repository(repository(name))

@@ -5,7 +5,6 @@ and the objects the operator writes read right in Argo CD (Lua) and Flux (kstatu
 from __future__ import annotations
 
 import asyncio
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -15,17 +14,11 @@ from cvmfs_operator.api import contract
 from cvmfs_operator.clients.simkubelet import Fate
 from cvmfs_operator.reconcile.observed import parse_time
 from tests.integration.operator.conftest import FQRN, OPERATOR_NAMESPACE, Kubelet, RepoFactory, transaction
-from tests.support.cluster import Cluster, OperatorProcess, eventually
+from tests.support.cluster import Cluster, OperatorProcess, eventually, free_port
 from tests.support.gitops import CURRENT, FAILED, Health, argocd_health, kstatus
 from tests.support.monitoring import ARGOCD, dashboard_expressions, referenced, rule_expressions
 
 DERIVED = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _scrape(port: int) -> str:
@@ -60,7 +53,7 @@ class Exported:
 async def test_metrics_gauges_health_and_startup_line(
         cluster: Cluster, kubelet: Kubelet, repository: RepoFactory, operator_env: dict[str, str],
         tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     process = OperatorProcess({**operator_env, "CVMFS_OPERATOR_METRICS_PORT": str(port)},
                               tmp_path / "operator.log")
     # Runs long enough to see a pod Running and a queue behind it, then fails.
