@@ -33,6 +33,7 @@ from tests.e2e.harness import (
     S3Store,
     ScopedKube,
 )
+from tests.e2e.rbac import ChartIdentity, assert_never_refused, render_rbac
 from tests.e2e.scenario import RealRepositories, Scenario, Session, unique
 from tests.support.cluster import Cluster
 from tests.support.s3 import ACCESS_KEY, SECRET_KEY, start_moto
@@ -59,6 +60,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="with --simulate-kubelet: S3 endpoint (reachable from the tests and the operator) "
                          f"for the simulated repositories; credentials from ${S3_ACCESS_ENV} and "
                          f"${S3_SECRET_ENV}. Default: a moto server on loopback (local operator only)")
+    group.addoption("--e2e-operator-rbac", choices=("chart", "kubeconfig"), default=None,
+                    help="local operator: chart = run it with a token of the chart's ServiceAccount, "
+                         "its RBAC rendered by Helm and created for the session (default on a real "
+                         "API server); kubeconfig = with KUBECONFIG's own user (the emulator's only way)")
     group.addoption("--e2e-against-emulator", action="store_true", default=False,
                     help="smoke-check the e2e tests on kmock's in-process emulator instead of KUBECONFIG")
     group.addoption("--e2e-timeout", type=float, default=None,
@@ -78,6 +83,9 @@ def e2e_config(request: pytest.FixtureRequest) -> E2eConfig:
         pytest.fail("--e2e-against-emulator has no nodes: add --simulate-kubelet")
     repository_file = option("--e2e-repository-file", None)
     default_timeout = 60.0 if emulator else 90.0 if simulate else 300.0
+    rbac = option("--e2e-operator-rbac", None) or ("kubeconfig" if emulator else "chart")
+    if emulator and rbac == "chart":
+        pytest.fail("--e2e-against-emulator has no RBAC: drop --e2e-operator-rbac=chart")
     timeout = option("--e2e-timeout", None) or default_timeout
     return E2eConfig(
         against_emulator=emulator,
@@ -87,6 +95,7 @@ def e2e_config(request: pytest.FixtureRequest) -> E2eConfig:
         repository_file=Path(repository_file) if repository_file else None,
         s3_endpoint=option("--e2e-s3-endpoint", None),
         publisher_image=option("--e2e-publisher-image", None),
+        operator_rbac=cast(Literal["chart", "kubeconfig"], rbac),
         timeout=float(timeout),
         cleanup_timeout=max(60.0, float(timeout)),
     )
@@ -198,7 +207,26 @@ async def e2e_s3(e2e_api: tuple[Api, str | None], e2e_config: E2eConfig,
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def e2e_operator_kubeconfig(e2e_api: tuple[Api, str | None], e2e_config: E2eConfig,
+                                  e2e_operator_namespace: str,
+                                  tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Path | None]:
+    """With --e2e-operator-rbac=chart: a kubeconfig holding a token of the chart's ServiceAccount,
+    whose Roles are created for this session (tests/e2e/rbac.py); None: KUBECONFIG as it is."""
+    if e2e_config.operator == "deployed" or e2e_config.operator_rbac != "chart":
+        yield None
+        return
+    identity = ChartIdentity(e2e_api[0].api_client, f"{e2e_operator_namespace}-op", e2e_operator_namespace,
+                             render_rbac(f"{e2e_operator_namespace}-op", e2e_operator_namespace))
+    await identity.create()
+    try:
+        yield await identity.kubeconfig(tmp_path_factory.mktemp("identity") / "kubeconfig")
+    finally:
+        await identity.delete()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def e2e_operator(e2e_api: tuple[Api, str | None], e2e_config: E2eConfig, e2e_operator_namespace: str,
+                       e2e_operator_kubeconfig: Path | None,
                        tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalOperator | None]:
     """The local operator (None when it is deployed in the cluster)."""
     if e2e_config.operator == "deployed":
@@ -216,6 +244,8 @@ async def e2e_operator(e2e_api: tuple[Api, str | None], e2e_config: E2eConfig, e
         env["CVMFS_OPERATOR_API_SERVER"] = url
     if e2e_config.publisher_image:
         env["CVMFS_OPERATOR_PUBLISHER_IMAGE"] = e2e_config.publisher_image
+    if e2e_operator_kubeconfig is not None:
+        env["KUBECONFIG"] = str(e2e_operator_kubeconfig)
     process = LocalOperator(env, tmp_path_factory.mktemp("operator") / "operator.log")
     process.start()
     try:
@@ -224,6 +254,7 @@ async def e2e_operator(e2e_api: tuple[Api, str | None], e2e_config: E2eConfig, e
         await asyncio.to_thread(process.stop)  # the emulator may serve from this loop: never block it
     log = process.log()
     assert "Traceback" not in log, f"the operator crashed or logged a traceback:\n{log[-5000:]}"
+    assert_never_refused(log)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -249,6 +280,7 @@ async def e2e_session(e2e_api: tuple[Api, str | None], e2e_config: E2eConfig, e2
     finally:
         if kubelet is not None:
             await asyncio.to_thread(kubelet.sim.stop)
+            await api.release_simulated_pods(e2e_operator_namespace)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -269,6 +301,8 @@ async def scenario(e2e_session: Session, e2e_operator: LocalOperator | None) -> 
         finally:
             if e2e_operator is not None:
                 print(f"--- operator log ---\n{e2e_operator.log()[log_start:][-20000:]}")
+    if e2e_operator is not None:
+        assert_never_refused(e2e_operator.log()[log_start:])
     if e2e_session.kubelet is not None:
         overlaps = e2e_session.kubelet.overlaps[overlaps_before:]
         assert not overlaps, f"two publisher pods of one repository at once: {overlaps}"

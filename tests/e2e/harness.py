@@ -29,6 +29,7 @@ from kubernetes.client.exceptions import ApiException
 
 from cvmfs_operator.api import contract
 from cvmfs_operator.api.types import GROUP, REPOSITORY_PLURAL, TRANSACTION_PLURAL, VERSION
+from cvmfs_operator.clients import simkubelet
 from cvmfs_operator.clients.kube import MERGE_PATCH, KubeClient
 from cvmfs_operator.clients.simkubelet import Fate, SimulatedKubelet
 from cvmfs_operator.render import names
@@ -55,6 +56,7 @@ class E2eConfig:
     repository_file: Path | None  # real kubelet: Repository (+ Secrets) of a real, disposable repository
     s3_endpoint: str | None  # simulated kubelet: S3 for the simulated repositories (default: moto)
     publisher_image: str | None  # local operator: CVMFS_OPERATOR_PUBLISHER_IMAGE
+    operator_rbac: Literal["chart", "kubeconfig"]  # local operator: whose permissions it runs with
     timeout: float  # deadline of every wait for the operator or the kubelet
     cleanup_timeout: float  # deadline of every wait for a deletion
 
@@ -214,6 +216,24 @@ class Api:
         except ApiException as exc:
             if not is_gone(exc):
                 raise
+
+    async def release_simulated_pods(self, namespace: str) -> None:
+        """Once the simulated kubelet has stopped: take its finalizer off the pods it still holds
+        (left by a failed test), or the namespace would stay Terminating with them."""
+        if self.emulated:
+            return
+        pods = await self.raw(self.core.list_namespaced_pod, namespace)
+        for pod in pods.get("items", []):
+            held = pod["metadata"].get("finalizers") or []
+            if simkubelet.FINALIZER not in held:
+                continue
+            kept = [f for f in held if f != simkubelet.FINALIZER]
+            try:
+                await self.raw(self.core.patch_namespaced_pod, pod["metadata"]["name"], namespace,
+                               {"metadata": {"finalizers": kept}}, _content_type=MERGE_PATCH)
+            except ApiException as exc:
+                if not is_gone(exc):
+                    raise
 
     async def delete_repository(self, name: str, timeout: float) -> None:
         try:

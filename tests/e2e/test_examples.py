@@ -59,7 +59,9 @@ async def test_every_example_is_applied(scenario: Scenario) -> None:
     renamed = {old["metadata"]["name"]: new["metadata"]["name"] for (_, old), new in zip(
         [d for d in _examples() if d[1]["kind"] == "Repository"], repositories, strict=True)}
     for _, doc in _examples():
-        if doc["kind"] == "RepositoryOperation":  # judged by the API server; run once issue 12 lands
+        # Judged by the API server (admission only). Not on the emulator: it ignores dryRun and would
+        # really create them, and their pods would hold the repositories' locks the Transactions need.
+        if doc["kind"] == "RepositoryOperation" and not scenario.api.emulated:
             body = copy.deepcopy(doc)
             body["metadata"]["namespace"] = scenario.namespace
             body["spec"]["repository"] = renamed[body["spec"]["repository"]]
