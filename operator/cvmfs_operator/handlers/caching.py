@@ -15,8 +15,7 @@ from typing import Any
 import kopf
 
 from cvmfs_operator.api.types import GROUP, REPOSITORY_PLURAL, TRANSACTION_PLURAL, VERSION
-from cvmfs_operator.handlers.runtime import Runtime
-from cvmfs_operator.handlers.transactions import transaction_key
+from cvmfs_operator.handlers.runtime import Runtime, daemon_key
 from cvmfs_operator.reconcile.transaction import needs_attention
 from cvmfs_operator.render import names
 
@@ -42,7 +41,7 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime) -> None:
         rt.caches.transactions.put(obj)
         if _finalized(obj) and (before is None or not _finalized(before)):
             # Its first step waits for kopf's finalizer (handlers/flow._finalizer_pending): go now.
-            rt.wakeups.notify(transaction_key(str(meta.get("uid"))))
+            rt.wakeups.notify(daemon_key(str(meta.get("uid"))))
 
 
 def _finalized(obj: Mapping[str, Any]) -> bool:

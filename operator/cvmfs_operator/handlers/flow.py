@@ -34,7 +34,7 @@ from cvmfs_operator.render import names
 from cvmfs_operator.render.pod import PodInputs, render_pod
 
 MAX_STEPS = 12
-FINALIZER_WAIT = 0.1  # kopf adds its finalizer right after the Transaction appears
+FINALIZER_WAIT = 1.0  # kopf adds its finalizer right after it appears; its arrival wakes the daemon
 FINALIZER_PATIENCE = 10.0  # seconds after creation; then go on without it
 
 QueueLookup = Callable[[str], Sequence[QueueEntry]]
@@ -160,8 +160,8 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger,
                     post()
             _count_finished(rt, obs, status)
             _update_queue_length(rt, obs, status)
-            if status.get("phase") in TERMINAL:
-                rt.wakeups.notify(fqrn)  # it may have been at the head of the queue without the lock
+            if status.get("phase") in TERMINAL:  # it leaves the queue, perhaps from its head
+                rt.wakeups.notify_daemons(e.uid for e in queueing.concerned_by_departure(obs))
         case decisions.AcquireLock():
             locking.acquire(rt, fqrn, obs.me, obs.now, logger)
         case decisions.BreakLock(holder=holder):
@@ -216,6 +216,7 @@ def _release(rt: Runtime, obs: Observed, successor: str | None, logger: Logger) 
     txn = obs.transaction
     fqrn = txn["spec"]["repository"]
     locking.release(rt, fqrn, obs.me, successor, obs.now, logger)
+    rt.wakeups.notify_daemons(e.uid for e in queueing.next_after_hand_over(obs))
     repo = obs.repository
     active = repo.get("status", {}).get("activeTransaction") if repo is not None else None
     # With others waiting, the next one's pod creation overwrites it: no write of its own here.

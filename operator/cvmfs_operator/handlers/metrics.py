@@ -23,6 +23,7 @@ import prometheus_client
 from cvmfs_operator.reconcile.observed import QueueEntry, parse_time
 
 API_ERROR_KINDS = ("kubernetes", "stratum0")
+RECONCILED_KINDS = ("Transaction", "RepositoryOperation")
 POD_STATES = ("Pending", "Running", "Overdue", "Terminating", "Finished")
 # A Running publisher pod this long past its activeDeadlineSeconds should have been killed by the
 # kubelet: it is counted as Overdue.
@@ -134,6 +135,11 @@ class Metrics:
             "Since when the oldest publisher pod is in its state (Pending: created, Running and "
             "Overdue: started, Terminating: deletion due)",
             ["repository", "state"], registry=r)
+        self.reconcile_steps = prometheus_client.Counter(
+            "cvmfs_operator_reconcile_steps_total",
+            "Control-loop steps (observe, decide, act until it waits) per kind, Transaction or "
+            "RepositoryOperation: most end in a wait without a request; far more steps than "
+            "finished objects means daemons are woken for nothing", ["kind"], registry=r)
         self.api_errors = prometheus_client.Counter(
             "cvmfs_operator_api_errors_total", "Failed calls to the Kubernetes API or Stratum 0",
             ["kind"], registry=r)
@@ -154,6 +160,8 @@ class Metrics:
         self.build_info.labels(version()).set(1)
         for kind in API_ERROR_KINDS:  # rate() sees the first error only if the series exists before it
             self.api_errors.labels(kind)
+        for kind in RECONCILED_KINDS:
+            self.reconcile_steps.labels(kind)
 
     def transaction_finished(self, repository: str, phase: str, reason: str,
                              durations: Mapping[str, Any] | None) -> None:

@@ -22,6 +22,7 @@ from cvmfs_operator.handlers.flow import QueueLookup
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.reconcile import actions as act
 from cvmfs_operator.reconcile import operation as decisions
+from cvmfs_operator.reconcile import queueing
 from cvmfs_operator.reconcile.observed import Stratum0View, parse_time, pod_view
 from cvmfs_operator.reconcile.operation_status import OperationObserved
 from cvmfs_operator.render import names
@@ -141,7 +142,8 @@ def _set_status(rt: Runtime, obs: OperationObserved, action: act.SetStatus, logg
     phase = status.get("phase")
     if phase in TERMINAL:
         rt.metrics.operation_finished(obs.fqrn, obs.kind, str(phase), reason)
-        rt.wakeups.notify(obs.fqrn)  # it may have been at the head of the queue without the lock
+        # It leaves the queue, perhaps from its head.
+        rt.wakeups.notify_daemons(e.uid for e in queueing.concerned_by_departure(obs))
         text = f"RepositoryOperation {meta['namespace']}/{meta['name']}: {status.get('message')}"
         if reason == "CheckFailed" and obs.repository is not None:
             rt.kube.post_event(obs.repository, "Warning", "CheckFailed", text)
@@ -164,6 +166,7 @@ def _act(rt: Runtime, obs: OperationObserved, action: act.Action, logger: Logger
             locking.break_stale(rt, fqrn, holder, op, logger)
         case act.ReleaseLock(successor=successor):
             locking.release(rt, fqrn, obs.me, successor, obs.now, logger)
+            rt.wakeups.notify_daemons(e.uid for e in queueing.next_after_hand_over(obs))
         case act.CreatePod(attempt=attempt, reflog_checksum=checksum):
             _create_pod(rt, obs, attempt, checksum, logger)
         case act.DeletePod(name=pod_name, why=why):

@@ -70,7 +70,8 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
         # The same wake-up keys as a Transaction's: the repository's queue, and its own uid.
         step = functools.partial(operation_flow.reconcile, rt, str(namespace), name, lookup, logger,
                                  read_stratum0)
-        await transactions.drive(rt, stopped, str(spec.get("repository")), str(uid), logger, step)
+        await transactions.drive(rt, stopped, str(spec.get("repository")), str(uid), logger, step,
+                                 kind="RepositoryOperation")
 
     @kopf.on.delete(*resource, registry=registry, id="stop-operation")
     def stop_operation(namespace: str | None, name: str, logger: Logger, **kwargs: Any) -> None:

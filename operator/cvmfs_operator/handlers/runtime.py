@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,13 @@ from cvmfs_operator.settings import Settings
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]  # what kopf hands to handlers
 
-__all__ = ["Logger", "Metrics", "Runtime", "Wakeups"]
+__all__ = ["Logger", "Metrics", "Runtime", "Wakeups", "daemon_key"]
+
+
+def daemon_key(uid: str) -> str:
+    """The wake-up key of one Transaction's or RepositoryOperation's daemon (repository names,
+    the other keys, contain no ':')."""
+    return f"transaction:{uid}"
 
 
 class Wakeups:
@@ -44,6 +51,11 @@ class Wakeups:
             event = self._events.pop(repository, None)
         if event is not None:
             loop.call_soon_threadsafe(event.set)
+
+    def notify_daemons(self, uids: Iterable[str]) -> None:
+        """Wake these Transactions' or RepositoryOperations' daemons only (callable from any thread)."""
+        for uid in uids:
+            self.notify(daemon_key(uid))
 
     def discard(self, key: str) -> None:
         """Forget ``key``'s event without waking anyone: its only waiter is done (a Transaction's

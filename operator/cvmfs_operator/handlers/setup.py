@@ -20,7 +20,7 @@ from cvmfs_operator.handlers import (
     stratum0_access,
     transactions,
 )
-from cvmfs_operator.handlers.runtime import Logger, Runtime
+from cvmfs_operator.handlers.runtime import Logger, Runtime, daemon_key
 from cvmfs_operator.render import names
 
 STEP_THREADS = 64
@@ -83,7 +83,7 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
         if labels.get(names.LABEL_OPERATION) == "create":  # a Repository's creation: its health read
             health.look_soon(str((meta.get("annotations") or {}).get(names.ANNOTATION_REPOSITORY)))
         elif uid:
-            rt.wakeups.notify(transactions.transaction_key(uid))
+            rt.wakeups.notify(daemon_key(uid))
 
     def lock_changed(event: str, meta: Mapping[str, Any]) -> None:
         fqrn = (meta.get("annotations") or {}).get(names.ANNOTATION_REPOSITORY)
@@ -92,7 +92,7 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
         elif fqrn and event == "MODIFIED":  # handed over: wake the new holder only
             lease = rt.caches.leases.get(str(meta.get("namespace") or ""), str(meta.get("name") or ""))
             uid = names.holder_uid(((lease or {}).get("spec") or {}).get("holderIdentity"))
-            rt.wakeups.notify(transactions.transaction_key(uid) if uid else fqrn)
+            rt.wakeups.notify(daemon_key(uid) if uid else fqrn)
 
     own = {names.LABEL_MANAGED_BY: names.MANAGED_BY}
     watchers = [

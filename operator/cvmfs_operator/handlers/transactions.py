@@ -14,7 +14,7 @@ from cvmfs_operator.api import phases
 from cvmfs_operator.api.types import GROUP, TRANSACTION_PLURAL, VERSION
 from cvmfs_operator.clients.errors import KubeError
 from cvmfs_operator.handlers import flow
-from cvmfs_operator.handlers.runtime import Logger, Runtime
+from cvmfs_operator.handlers.runtime import Logger, Runtime, daemon_key
 from cvmfs_operator.reconcile import transaction as decisions
 from cvmfs_operator.reconcile.observed import QueueEntry
 
@@ -94,13 +94,8 @@ def register(registry: kopf.OperatorRegistry, rt: Runtime,
         rt.wakeups.notify(str((kwargs.get("spec") or {}).get("repository")))  # the queue moves on
 
 
-def transaction_key(uid: str) -> str:
-    """The wake-up key of one Transaction (repository names contain no ':')."""
-    return f"transaction:{uid}"
-
-
 async def drive(rt: Runtime, stopped: kopf.DaemonStopped, fqrn: str, uid: str, logger: Logger,
-                step: Callable[[], decisions.Action]) -> None:
+                step: Callable[[], decisions.Action], kind: str = "Transaction") -> None:
     """A daemon's loop, for a Transaction or a RepositoryOperation: run ``step`` (observe, decide,
     act until it waits) in a thread, back off on API errors (honouring Retry-After), and sleep
     until its wait is over or it is woken by the repository's queue or by its own uid (a pod's
@@ -108,7 +103,8 @@ async def drive(rt: Runtime, stopped: kopf.DaemonStopped, fqrn: str, uid: str, l
     failures = 0
     try:
         while not stopped:
-            wakes = [rt.wakeups.event(fqrn), rt.wakeups.event(transaction_key(uid))]
+            wakes = [rt.wakeups.event(fqrn), rt.wakeups.event(daemon_key(uid))]
+            rt.metrics.reconcile_steps.labels(kind).inc()
             try:
                 action = await asyncio.to_thread(step)
             except KubeError as exc:
@@ -123,7 +119,7 @@ async def drive(rt: Runtime, stopped: kopf.DaemonStopped, fqrn: str, uid: str, l
             delay = action.seconds if isinstance(action, decisions.Wait) else 0.5
             await _sleep(stopped, wakes, delay)
     finally:
-        rt.wakeups.discard(transaction_key(uid))
+        rt.wakeups.discard(daemon_key(uid))
 
 
 async def _sleep(stopped: kopf.DaemonStopped, wakes: Sequence[asyncio.Event], delay: float) -> None:

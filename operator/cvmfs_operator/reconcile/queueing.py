@@ -7,6 +7,7 @@ next when it releases it, how long it waits, and when its written queue position
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -62,21 +63,42 @@ def queue_step(view: LockView) -> Action | int:
     return position
 
 
+def next_in_line(view: LockView, count: int) -> list[QueueEntry]:
+    """The first ``count`` waiting for the lock, in queue order (FIFO, either kind), this one
+    excluded: Queued ones only, not one held Pending by its Repository, which could not use it."""
+    waiting = (entry for entry in sorted(view.queue, key=lambda e: e.sort_key())
+               if entry.holder != view.me and entry.queued)
+    return list(itertools.islice(waiting, count))
+
+
 def successor(view: LockView) -> str | None:
-    """The holder identity of the next in the queue (FIFO, either kind), if one waits for the lock
-    (Queued; not one held Pending by its Repository, which could not use the lock)."""
-    for entry in sorted(view.queue, key=lambda e: e.sort_key()):
-        if entry.holder != view.me and entry.queued:
-            return entry.holder
-    return None
+    """The holder identity of the next in the queue, if one waits for the lock."""
+    following = next_in_line(view, 1)
+    return following[0].holder if following else None
+
+
+def concerned_by_departure(view: LockView) -> list[QueueEntry]:
+    """Who must look again when this one leaves the queue (final, or deleted): the next to take
+    the lock (it takes a free one, or waits to be handed it) and the one after it (next in line
+    once the lock has moved on: its written position becomes 1). Everyone further back only moves
+    closer, which the position they show already allows (an upper bound, :func:`position_stale`):
+    waking them all would cost one step per waiting object per hand-over, quadratic in the queue."""
+    return next_in_line(view, 2)
+
+
+def next_after_hand_over(view: LockView) -> list[QueueEntry]:
+    """Who must look again once this holder has handed the lock to its successor: the one behind
+    the successor, now next in line (the successor itself is woken by the Lease watch)."""
+    return next_in_line(view, 2)[1:]
 
 
 def queued_wait(view: LockView) -> float:
     """How long a queued one waits before looking again.
 
     Behind a live holder, the lock's hand-over or release (seen by the Lease watch, whichever
-    process did it) and any member of the queue becoming final wake the waiters, so the periodic
-    look is only a safety net (a watch down, a lost wake-up) and can be slow. With the lock free
+    process did it) and a member ahead becoming final (:func:`concerned_by_departure`) wake the
+    waiters concerned, so the periodic look is only a safety net (a watch down, a lost wake-up)
+    and can be slow. With the lock free
     but others ahead (or a queue index that has not caught up), look again soon.
     """
     if view.lock_holder is not None and view.holder_alive:

@@ -9,8 +9,8 @@ import types
 from typing import Any, cast
 
 from cvmfs_operator.handlers.metrics import Metrics
-from cvmfs_operator.handlers.runtime import Runtime, Wakeups
-from cvmfs_operator.handlers.transactions import drive, transaction_key
+from cvmfs_operator.handlers.runtime import Runtime, Wakeups, daemon_key
+from cvmfs_operator.handlers.transactions import drive
 from cvmfs_operator.reconcile import transaction as decisions
 
 
@@ -31,11 +31,11 @@ async def test_a_finished_daemon_leaves_no_event_for_its_own_key() -> None:
     seen: list[bool] = []
 
     def step() -> decisions.Action:
-        seen.append(transaction_key("u-1") in rt.wakeups)  # the daemon waits on its key meanwhile
+        seen.append(daemon_key("u-1") in rt.wakeups)  # the daemon waits on its key meanwhile
         return actions.pop(0)
 
     await asyncio.wait_for(drive(rt, cast(Any, Running()), "repo.example.org", "u-1",
                                  logging.getLogger("test"), step), timeout=5)
     assert seen == [True, True, True]
-    assert transaction_key("u-1") not in rt.wakeups
+    assert daemon_key("u-1") not in rt.wakeups
     assert "repo.example.org" in rt.wakeups  # the repository's is shared: bounded by repositories
