@@ -138,6 +138,9 @@ class Faults:
     seed: int = 0
     conflict_verbs: frozenset[str] = frozenset({"update", "patch"})
     spare_paths: tuple[str, ...] = ()  # path prefixes never faulted
+    # Watches of these resources (e.g. "leases") stay open but deliver no event: a watch cache
+    # that has stalled. Lists still answer; the operator's own writes are all it sees.
+    stalled_watches: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
@@ -311,6 +314,8 @@ class ApiProxy:
                     break
                 if not line:
                     break
+                if info.resource in self.faults.stalled_watches:
+                    continue
                 await response.write(line)
         except (aiohttp.ClientError, ConnectionError):
             pass  # either side went away: the stream ends as it would on a real server

@@ -61,8 +61,8 @@ def break_stale(rt: Runtime, fqrn: str, holder: str, involved: Mapping[str, Any]
 def release(rt: Runtime, fqrn: str, me: str, successor: str | None, now: datetime.datetime,
             logger: Logger) -> None:
     """Hand the lock to ``successor`` (one write, only onto the version read), else delete it;
-    nothing when ``me`` does not hold it. Handed over, only the new holder is woken (by the Lease
-    watch); otherwise every waiter of the repository is."""
+    nothing when ``me`` does not hold it. Handed over, only the new holder is woken (at once here,
+    and by the Lease watch in every operator process); otherwise every waiter of the repository is."""
     ns = rt.settings.namespace
     lease = rt.kube.get_lease(ns, names.lock_name(fqrn))
     if lease and lease.get("spec", {}).get("holderIdentity") == me:
@@ -71,6 +71,9 @@ def release(rt: Runtime, fqrn: str, me: str, successor: str | None, now: datetim
             try:
                 rt.kube.hand_over_lease(ns, names.lock_name(fqrn), str(version), successor, micro_time(now))
                 logger.info("Handed the lock of repository %s to %s", fqrn, successor.rsplit("/", 1)[0])
+                # The store has the new holder already (write-through): wake it now rather than
+                # when the Lease watch brings the change back (which wakes it again, in any process).
+                rt.wakeups.notify_daemons([names.holder_uid(successor)])
                 return
             except (AlreadyExists, NotFound):
                 pass  # changed or gone since it was read: nothing of ours to hand over
