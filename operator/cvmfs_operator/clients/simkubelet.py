@@ -58,7 +58,7 @@ FINALIZER = "cvmfs.cern.ch/simulated-kubelet"
 FateFn = Callable[[dict[str, Any]], Fate]
 PublishFn = Callable[[contract.PublisherConfig], contract.PublisherResult]
 OperateFn = Callable[[oc.OperationConfig], oc.OperationResult]  # what an operation pod does
-POD_COMPONENTS = ("publisher", "operation")  # the pods it runs: publisher and operation pods
+POD_COMPONENTS = (names.COMPONENT_PUBLISHER, names.COMPONENT_OPERATION)  # the pods it runs
 # Where the container's log goes (namespace, pod, line; None when the container ended): what
 # the pods log subresource serves, e.g. ApiEmulator.write_pod_log.
 PodLogSink = Callable[[str, str, str | None], None]
@@ -309,7 +309,7 @@ def _cancelled_result(pod: dict[str, Any]) -> str:
 
 
 def _is_operation(pod: dict[str, Any]) -> bool:
-    return bool((pod["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) == "operation")
+    return bool((pod["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) == names.COMPONENT_OPERATION)
 
 
 def _main(pod: dict[str, Any]) -> str:

@@ -255,12 +255,12 @@ def sweep(rt: Runtime, repos: Mapping[str, Repository], context: _Context) -> No
     by_label: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for pod in pods:
         labels = (pod.get("metadata") or {}).get("labels") or {}
-        if _component(pod) in ("publisher", "operation"):
+        if _component(pod) in (names.COMPONENT_PUBLISHER, names.COMPONENT_OPERATION):
             by_label[labels.get(names.LABEL_REPOSITORY, "")].append(pod)
     now = datetime.datetime.now(datetime.UTC)
     for fqrn, repo in repos.items():
         mine = by_label.get(names.label_value(fqrn), [])
-        publishers = [pod for pod in mine if _component(pod) == "publisher"]
+        publishers = [pod for pod in mine if _component(pod) == names.COMPONENT_PUBLISHER]
         rt.metrics.publisher_pods(fqrn, summarize_pods(publishers, now))
         if mine or (repo.get("status") or {}).get("activeTransaction"):
             _sweep_orphans(rt, repo, mine, context.logger(repo))

@@ -99,7 +99,7 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
         # Publisher and operation pods: one informer for every pod the operator manages.
         watch.publisher_pods(rt.kube, rt.settings.namespace, own, pod_changed,
                              on_gap=rt.wakeups.notify_all, store=rt.caches.pods),
-        watch.leases(rt.kube, rt.settings.namespace, {**own, names.LABEL_COMPONENT: "repository-lock"},
+        watch.leases(rt.kube, rt.settings.namespace, {**own, names.LABEL_COMPONENT: names.COMPONENT_LOCK},
                      lock_changed, on_gap=rt.wakeups.notify_all, store=rt.caches.leases),
     ]
 

@@ -15,8 +15,6 @@ from typing import Any, Literal
 from cvmfs_operator.render import names
 from cvmfs_operator.render.operation_pod import CREATE  # the operation label of a creation pod
 
-TRANSACTION_ANNOTATION = "cvmfs.cern.ch/transaction"
-
 Kind = Literal["Transaction", "RepositoryOperation", "Repository"]
 
 
@@ -48,7 +46,7 @@ def owner(pod: Mapping[str, Any]) -> Owner | None:
     meta = pod.get("metadata") or {}
     labels = meta.get("labels") or {}
     annotations = meta.get("annotations") or {}
-    ref = annotations.get(TRANSACTION_ANNOTATION, "")
+    ref = annotations.get(names.ANNOTATION_TRANSACTION, "")
     uid = labels.get(names.LABEL_TRANSACTION_UID)
     if "/" in ref and uid:
         namespace, name = ref.split("/", 1)

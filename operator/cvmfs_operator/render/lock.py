@@ -21,7 +21,7 @@ def render_lock(fqrn: str, namespace: str, holder: str, now: datetime.datetime) 
             "namespace": namespace,
             "labels": {
                 names.LABEL_MANAGED_BY: names.MANAGED_BY,
-                names.LABEL_COMPONENT: "repository-lock",
+                names.LABEL_COMPONENT: names.COMPONENT_LOCK,
                 names.LABEL_REPOSITORY: names.label_value(fqrn),
             },
             "annotations": {names.ANNOTATION_REPOSITORY: fqrn},

@@ -24,6 +24,11 @@ LABEL_OPERATION_NAMESPACE = f"{GROUP}/operation-namespace"
 LABEL_OPERATION_NAME = f"{GROUP}/operation-name"
 ANNOTATION_OPERATION = f"{GROUP}/repository-operation"  # <namespace>/<name> (a Repository's name: create)
 ANNOTATION_REPOSITORY = f"{GROUP}/repository"  # the lock Lease's full repository name (labels are cut)
+ANNOTATION_TRANSACTION = f"{GROUP}/transaction"  # a publisher pod's <namespace>/<name> (labels are cut)
+# app.kubernetes.io/component of the operator's pods and locks
+COMPONENT_PUBLISHER = "publisher"  # a Transaction's publisher pod
+COMPONENT_OPERATION = "operation"  # a RepositoryOperation's pod (and a Repository's creation)
+COMPONENT_LOCK = "repository-lock"  # a repository's lock Lease
 
 _DNS_UNSAFE = re.compile(r"[^a-z0-9-]+")
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")

@@ -23,7 +23,7 @@ from cvmfs_operator.render import names, podparts
 CONFIG_ENV = "CVMFS_OPERATION_CONFIG"
 COMMAND = ("cvmfs-operation",)
 MASTER_KEY_DIR = "/run/cvmfs/masterkey"  # <fqrn>.masterkey, mode 0400; never in publisher pods
-COMPONENT = "operation"
+COMPONENT = names.COMPONENT_OPERATION
 CREATE = "create"
 
 

@@ -83,7 +83,7 @@ def _labels(txn: Transaction, fqrn: str, attempt: int) -> dict[str, str]:
     meta = txn["metadata"]
     return {
         names.LABEL_MANAGED_BY: names.MANAGED_BY,
-        names.LABEL_COMPONENT: "publisher",
+        names.LABEL_COMPONENT: names.COMPONENT_PUBLISHER,
         names.LABEL_REPOSITORY: names.label_value(fqrn),
         names.LABEL_TRANSACTION_UID: meta["uid"],
         names.LABEL_TRANSACTION_NAMESPACE: meta["namespace"],
@@ -170,7 +170,7 @@ def render_pod(inputs: PodInputs) -> Manifest:
             "namespace": inputs.namespace,
             "labels": _labels(txn, fqrn, inputs.attempt),
             "annotations": {
-                "cvmfs.cern.ch/transaction": f"{meta['namespace']}/{meta['name']}",
+                names.ANNOTATION_TRANSACTION: f"{meta['namespace']}/{meta['name']}",
                 "cvmfs.cern.ch/tag": effective_tag(txn),
             },
         },

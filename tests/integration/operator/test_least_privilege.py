@@ -14,7 +14,6 @@ import pytest
 
 from cvmfs_operator.api import contract
 from cvmfs_operator.cli.emulator import ApiEmulator
-from cvmfs_operator.reconcile import orphans
 from cvmfs_operator.render import names
 from tests.integration.operator.conftest import (
     FQRN,
@@ -85,7 +84,7 @@ async def _representative_scenario(cluster: Cluster, kubelet: Kubelet, repositor
     # A publisher pod whose Transaction is gone: the Repository's health timer deletes it.
     orphan = {"apiVersion": "v1", "kind": "Pod", "metadata": {
         "name": "cvmfs-pub-orphan", "namespace": OPERATOR_NAMESPACE,
-        "annotations": {orphans.TRANSACTION_ANNOTATION: "default/gone"},
+        "annotations": {names.ANNOTATION_TRANSACTION: "default/gone"},
         "labels": {names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_COMPONENT: "publisher",
                    names.LABEL_REPOSITORY: names.label_value(FQRN),
                    names.LABEL_TRANSACTION_UID: "0000", names.LABEL_TRANSACTION_NAME: "gone"}},
