@@ -176,7 +176,7 @@ async def run_demo(documents: list[dict[str, Any]], timeout: float, verbose: boo
                                    publish=simulated.publisher(storage.for_config),
                                    operate=simulated_operations.operator(storage.for_config))
         stop = asyncio.Event()
-        registry = build_registry(make_runtime(settings), readers=storage.reader)
+        registry = build_registry(make_runtime(settings), readers=storage.reader, endpoints_in_dns=False)
         operator = asyncio.create_task(kopf.operator(registry=registry, clusterwide=True, standalone=True,
                                                      stop_flag=stop))
         kubelet.start()

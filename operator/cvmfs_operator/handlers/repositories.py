@@ -114,12 +114,12 @@ def _no_lookup(endpoint: str) -> None:
 
 
 def register(registry: kopf.OperatorRegistry, rt: Runtime,
-             readers: stratum0_access.ReaderFactory = stratum0_access.reader_for) -> HealthLoop:
+             readers: stratum0_access.ReaderFactory = stratum0_access.reader_for, *,
+             endpoints_in_dns: bool = True) -> HealthLoop:
     # DNS says something of an endpoint only when the reads go over the network: not with the
     # in-memory storage of the demo (its endpoints are made-up names).
-    network = readers is stratum0_access.reader_for
     endpoints = UnansweredEndpoints(hold=rt.settings.health_interval,
-                                    resolve=resolves if network else _no_lookup)
+                                    resolve=resolves if endpoints_in_dns else _no_lookup)
     context = _Context(endpoints, whitelist_max_age=WHITELIST_READS_EVERY * rt.settings.health_interval)
     loop = HealthLoop(lambda repo: check_health(rt, readers, repo, context),
                       lambda repos: sweep(rt, repos, context),

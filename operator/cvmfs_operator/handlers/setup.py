@@ -40,9 +40,10 @@ class TransactionsWithoutDiffBase(kopf.AnnotationsDiffBaseStorage):
 
 
 def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum0_access.reader_for,
-                   ) -> kopf.OperatorRegistry:
+                   *, endpoints_in_dns: bool = True) -> kopf.OperatorRegistry:
     """``readers`` builds the Stratum 0 reader of a Repository: S3 or HTTP from its spec, or the
-    demo's simulated storage."""
+    demo's simulated storage, whose endpoints are made-up names (``endpoints_in_dns=False``: the
+    health loop does not ask DNS about them first)."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
@@ -118,5 +119,5 @@ def build_registry(rt: Runtime, readers: stratum0_access.ReaderFactory = stratum
     transactions.register(registry, rt, functools.partial(stratum0_access.read_for_transaction,
                                                           readers=readers))
     operations.register(registry, rt, functools.partial(operation_flow.read_for_operation, readers=readers))
-    health = repositories.register(registry, rt, readers)
+    health = repositories.register(registry, rt, readers, endpoints_in_dns=endpoints_in_dns)
     return registry
