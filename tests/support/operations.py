@@ -57,18 +57,32 @@ async def wait_phase(cluster: Cluster, namespace: str, name: str, phase: str, ti
 
 async def pods(cluster: Cluster) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = await cluster._run(
-        cluster.kube.list_pods, cluster.operator_namespace, {names.LABEL_COMPONENT: "operation"})
+        cluster.kube.list_pods, cluster.operator_namespace,
+        {names.LABEL_COMPONENT: names.COMPONENT_OPERATION})
     return found
 
 
-def failing(kind: str, error: OperationErrorClass, message: str, **fields: Any) -> Fate:
-    """An operation pod that ends with this error (its result as the program writes it)."""
+def _result(kind: str, outcome: contract.Outcome, error: OperationErrorClass | None, message: str,
+            fields: dict[str, Any]) -> OperationResult:
     result: OperationResult = {
         "contractVersion": OPERATION_CONTRACT_VERSION, "operation": kind,
-        "outcome": contract.Outcome.FAILED.value, "errorClass": error.value, "step": "operate",
+        "outcome": outcome.value, "errorClass": error.value if error else None,
+        "step": "operate" if error else None,
         "message": message, "revisionBefore": None, "revisionAfter": None, "rootHash": None,
         "reflogChecksum": None, "whitelistExpiry": None, "gc": None, "check": None, "durations": {},
         "logTail": [message],
     }
     result.update(fields)  # type: ignore[typeddict-item]
+    return result
+
+
+def failing(kind: str, error: OperationErrorClass, message: str, **fields: Any) -> Fate:
+    """An operation pod that ends with this error (its result as the program writes it)."""
+    result = _result(kind, contract.Outcome.FAILED, error, message, fields)
     return Fate(exit_code=int(OPERATION_EXIT_CODES[error]), message=encode_operation_result(result).decode())
+
+
+def claiming(kind: str, message: str, **fields: Any) -> Fate:
+    """An operation pod that reports success with these fields, whatever it did (nothing)."""
+    result = _result(kind, contract.Outcome.SUCCEEDED, None, message, fields)
+    return Fate(message=encode_operation_result(result).decode())

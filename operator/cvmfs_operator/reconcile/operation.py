@@ -138,6 +138,31 @@ def _repository_fields(obs: OperationObserved, result: OperationResult | None, s
     return fields or None
 
 
+def _verify(obs: OperationObserved, pod: PodView, result: OperationResult, log_tail: list[str],
+            ) -> Action | None:
+    """The head a successful pod reported, checked against the repository's manifest before the
+    Repository records it (as a Transaction's tag is checked): the lock is still held, so the
+    manifest must show exactly that revision and root catalog. None when it does, or when the pod
+    reported no head (it could not read the manifest)."""
+    if result["revisionAfter"] is None or not result["rootHash"]:
+        return None
+    s0 = obs.stratum0
+    if s0 is None:
+        return ReadStratum0()
+    reported = f"revision {result['revisionAfter']} (root catalog {result['rootHash'][:12]})"
+    if s0.error:
+        want = Desired(Phase.RUNNING, "Verifying", f"operation pod {pod.name} reported {reported}; cannot "
+                       f"read the repository to confirm it: {s0.error}")
+        return set_status(obs, want, want.message, warning=True) or Wait(max(obs.reconcile_interval, 5.0))
+    if s0.revision == result["revisionAfter"] and s0.root_hash == result["rootHash"]:
+        return None
+    message = (f"operation pod {pod.name} reported {reported}, but the repository's manifest shows "
+               f"revision {s0.revision} (root catalog {(s0.root_hash or 'none')[:12]})")
+    want = Desired(Phase.FAILED, "VerificationFailed", message,
+                   {"completionTime": rfc3339(obs.now), "podName": pod.name, "logTail": log_tail})
+    return set_status(obs, want, message, warning=True) or Wait(obs.reconcile_interval)
+
+
 def _record(obs: OperationObserved, pod: PodView) -> Action:
     outcome = operation_results.classify(pod)
     result = outcome.result
@@ -147,6 +172,9 @@ def _record(obs: OperationObserved, pod: PodView) -> Action:
     fields["timeline"] = timeline.timeline(obs.operation["metadata"].get("creationTimestamp"), pod, obs.now,
                                            None)
     if outcome.succeeded and result is not None:
+        check = _verify(obs, pod, result, outcome.log_tail)
+        if check is not None:
+            return check
         fields.update({"revisionAfter": result["revisionAfter"], "rootHash": result["rootHash"],
                        "reflogChecksum": result["reflogChecksum"],
                        "whitelistExpiresAt": result["whitelistExpiry"], "completionTime": rfc3339(obs.now)})

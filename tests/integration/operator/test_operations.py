@@ -113,3 +113,27 @@ async def test_resign_gc_and_check_are_recorded_on_the_repository(
 
 async def _idle(cluster: Cluster) -> bool:
     return not await ops.pods(cluster) and await cluster.lock_holder(FQRN) is None
+
+
+async def test_a_reported_head_the_bucket_does_not_show_is_not_recorded(
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet, repository: RepoFactory,
+        s3: S3Endpoint, bucket: str) -> None:
+    """The pod says it rolled back to a new revision 9; the bucket still holds revision 4."""
+    await _published(cluster, repository)
+    kubelet.fates["lying"] = ops.claiming("rollback", "rolled back to v1 as revision 9",
+                                          revisionBefore=4, revisionAfter=9, rootHash="9" * 40,
+                                          reflogChecksum="e" * 40)
+    await ops.create(cluster, ops.operation("lying", FQRN, rollback={"tag": "v1"}))
+    failed = await ops.wait_phase(cluster, "default", "lying", "Failed")
+    assert failed["reason"] == "VerificationFailed"
+    assert "reported revision 9" in failed["message"]
+    assert "manifest shows revision 4" in failed["message"]
+    repo = ((await cluster.repository(FQRN)) or {}).get("status") or {}
+    assert repo["revision"] == 4
+    assert repo["reflogChecksum"] != "e" * 40
+    assert parse_manifest(_bucket(s3, bucket).get(".cvmfspublished") or b"").revision == 4
+
+    # Nothing was recorded from it: the next publish is not stopped by a reflog "mismatch".
+    await cluster.create_transaction(transaction("three", tag={"name": "v3"}))
+    after = await cluster.wait_phase("default", "three", "Succeeded")
+    assert after["revisionAfter"] == 5

@@ -201,7 +201,10 @@ def test_an_effect_already_in_the_repository_is_already_done(spec: dict[str, Any
 def test_success_records_on_the_operation_and_the_repository() -> None:
     op = operation(Phase.RUNNING)
     op["status"].update({"attempts": 1, "startTime": text_ago(60)})
-    action = decisions.decide(observed(op, lock=ME, pods=[ended(result())]))
+    # The reported head is checked against the repository first.
+    assert decisions.decide(observed(op, lock=ME, pods=[ended(result())])) == ReadStratum0()
+    head = Stratum0View(revision=5, root_hash="r5")
+    action = decisions.decide(observed(op, lock=ME, pods=[ended(result())], stratum0=head))
     assert isinstance(action, SetStatus)
     status: dict[str, Any] = dict(action.status)
     assert (status["phase"], status["reason"], status["revisionAfter"]) == ("Succeeded", "RolledBack", 5)
@@ -211,6 +214,33 @@ def test_success_records_on_the_operation_and_the_repository() -> None:
                                  "reflogChecksum": "c5", "reflogRevision": 5}
     after = decisions.decide(apply(observed(op, lock=ME, pods=[ended(result())]), action))
     assert after == ReleaseLock()  # its pod has ended: the lock goes first, the pod after
+
+
+def test_a_reported_head_the_repository_does_not_show_fails_the_operation_and_records_nothing() -> None:
+    op = operation(Phase.RUNNING)
+    op["status"].update({"attempts": 1, "startTime": text_ago(60)})
+    elsewhere = Stratum0View(revision=4, root_hash="r4")  # the pod says 5 / r5
+    action = decisions.decide(observed(op, lock=ME, pods=[ended(result())], stratum0=elsewhere))
+    assert isinstance(action, SetStatus)
+    assert (action.status["phase"], action.status["reason"]) == ("Failed", "VerificationFailed")
+    assert "revision 5 (root catalog r5)" in str(action.status["message"])
+    assert "manifest shows revision 4 (root catalog r4)" in str(action.status["message"])
+    assert action.repository is None  # the Repository keeps what it had
+    other_root = Stratum0View(revision=5, root_hash="r5-other")
+    action = decisions.decide(observed(op, lock=ME, pods=[ended(result())], stratum0=other_root))
+    assert isinstance(action, SetStatus)
+    assert action.status["reason"] == "VerificationFailed"
+
+
+def test_an_unreadable_repository_keeps_the_operation_verifying() -> None:
+    op = operation(Phase.RUNNING)
+    op["status"].update({"attempts": 1, "startTime": text_ago(60)})
+    unreadable = Stratum0View(error="connection refused")
+    action = decisions.decide(observed(op, lock=ME, pods=[ended(result())], stratum0=unreadable))
+    assert isinstance(action, SetStatus)
+    assert (action.status["phase"], action.status["reason"]) == ("Running", "Verifying")
+    assert "connection refused" in str(action.status["message"])
+    assert action.repository is None
 
 
 def test_a_failed_check_is_not_retried_and_is_recorded_on_the_repository() -> None:
