@@ -312,7 +312,12 @@ async def setup_real_cluster(api_client: Any, operator_namespace: str, namespace
 
 
 async def cleanup_real_cluster(bench: Bench) -> None:
-    """Transactions first (while the operator still runs its finalizer), then Repositories."""
+    """Transactions first (while the operator still runs its finalizer), then Repositories. An
+    operator the case left stopped (``sigkill``'s last kill) is started again for that: otherwise
+    the namespace controller would wait on the finalizers for good."""
+    process = bench.operator.process
+    if process is None or process.poll() is not None:
+        bench.operator.start()
     for (namespace, name) in bench.transactions:
         with contextlib.suppress(KubeError):
             await bench.call(bench.kube.custom.delete_namespaced_custom_object, GROUP, VERSION, namespace,
