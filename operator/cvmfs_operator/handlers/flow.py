@@ -215,8 +215,7 @@ def _create_pod(rt: Runtime, obs: Observed, attempt: int, reflog_checksum: str |
 def _release(rt: Runtime, obs: Observed, successor: str | None, logger: Logger) -> None:
     txn = obs.transaction
     fqrn = txn["spec"]["repository"]
-    locking.release(rt, fqrn, obs.me, successor, obs.now, logger)
-    rt.wakeups.notify_daemons(e.uid for e in queueing.next_after_hand_over(obs))
+    locking.release(rt, fqrn, obs, successor, obs.now, logger)
     repo = obs.repository
     active = repo.get("status", {}).get("activeTransaction") if repo is not None else None
     # With others waiting, the next one's pod creation overwrites it: no write of its own here.

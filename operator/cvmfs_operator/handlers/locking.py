@@ -14,6 +14,7 @@ from typing import Any
 
 from cvmfs_operator.clients.errors import AlreadyExists, NotFound
 from cvmfs_operator.handlers.runtime import Logger, Runtime
+from cvmfs_operator.reconcile import queueing
 from cvmfs_operator.reconcile.observed import pod_view
 from cvmfs_operator.render import names
 from cvmfs_operator.render.lock import micro_time, render_lock
@@ -58,14 +59,15 @@ def break_stale(rt: Runtime, fqrn: str, holder: str, involved: Mapping[str, Any]
         rt.kube.post_event(involved, "Warning", "LockBroken", message)
 
 
-def release(rt: Runtime, fqrn: str, me: str, successor: str | None, now: datetime.datetime,
-            logger: Logger) -> None:
+def release(rt: Runtime, fqrn: str, view: queueing.LockView, successor: str | None,
+            now: datetime.datetime, logger: Logger) -> None:
     """Hand the lock to ``successor`` (one write, only onto the version read), else delete it;
-    nothing when ``me`` does not hold it. Handed over, only the new holder is woken (at once here,
-    and by the Lease watch in every operator process); otherwise every waiter of the repository is."""
+    nothing when ``view.me`` does not hold it. Handed over, only the new holder (at once here, and
+    by the Lease watch in every operator process) and the one now next in line behind it are woken;
+    otherwise every waiter of the repository is."""
     ns = rt.settings.namespace
     lease = rt.kube.get_lease(ns, names.lock_name(fqrn))
-    if lease and lease.get("spec", {}).get("holderIdentity") == me:
+    if lease and lease.get("spec", {}).get("holderIdentity") == view.me:
         version = lease["metadata"].get("resourceVersion")
         if successor and version:
             try:
@@ -73,7 +75,8 @@ def release(rt: Runtime, fqrn: str, me: str, successor: str | None, now: datetim
                 logger.info("Handed the lock of repository %s to %s", fqrn, successor.rsplit("/", 1)[0])
                 # The store has the new holder already (write-through): wake it now rather than
                 # when the Lease watch brings the change back (which wakes it again, in any process).
-                rt.wakeups.notify_daemons([names.holder_uid(successor)])
+                rt.wakeups.notify_daemons([names.holder_uid(successor),
+                                           *(e.uid for e in queueing.next_after_hand_over(view))])
                 return
             except (AlreadyExists, NotFound):
                 pass  # changed or gone since it was read: nothing of ours to hand over

@@ -165,8 +165,7 @@ def _act(rt: Runtime, obs: OperationObserved, action: act.Action, logger: Logger
         case act.BreakLock(holder=holder):
             locking.break_stale(rt, fqrn, holder, op, logger)
         case act.ReleaseLock(successor=successor):
-            locking.release(rt, fqrn, obs.me, successor, obs.now, logger)
-            rt.wakeups.notify_daemons(e.uid for e in queueing.next_after_hand_over(obs))
+            locking.release(rt, fqrn, obs, successor, obs.now, logger)
         case act.CreatePod(attempt=attempt, reflog_checksum=checksum):
             _create_pod(rt, obs, attempt, checksum, logger)
         case act.DeletePod(name=pod_name, why=why):
