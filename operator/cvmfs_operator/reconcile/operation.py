@@ -30,7 +30,7 @@ from cvmfs_operator.reconcile.actions import (
 )
 from cvmfs_operator.reconcile.observed import PodView, parse_time, rfc3339
 from cvmfs_operator.reconcile.operation_status import RECORD_FIELD, OperationObserved, record, set_status
-from cvmfs_operator.reconcile.status import Desired
+from cvmfs_operator.reconcile.status import Desired, contradicted, unconfirmed
 from cvmfs_operator.reconcile.transaction import DEADLINE_GRACE_SECONDS
 
 REFLOG_GATED = frozenset({"rollback", "tag", "gc"})  # sign a manifest or re-hash the reflog
@@ -151,15 +151,13 @@ def _verify(obs: OperationObserved, pod: PodView, result: OperationResult, log_t
         return ReadStratum0()
     reported = f"revision {result['revisionAfter']} (root catalog {result['rootHash'][:12]})"
     if s0.error:
-        want = Desired(Phase.RUNNING, "Verifying", f"operation pod {pod.name} reported {reported}; cannot "
-                       f"read the repository to confirm it: {s0.error}")
+        want = unconfirmed(f"operation pod {pod.name}", reported, s0.error)
         return set_status(obs, want, want.message, warning=True) or Wait(max(obs.reconcile_interval, 5.0))
     if s0.revision == result["revisionAfter"] and s0.root_hash == result["rootHash"]:
         return None
     message = (f"operation pod {pod.name} reported {reported}, but the repository's manifest shows "
                f"revision {s0.revision} (root catalog {(s0.root_hash or 'none')[:12]})")
-    want = Desired(Phase.FAILED, "VerificationFailed", message,
-                   {"completionTime": rfc3339(obs.now), "podName": pod.name, "logTail": log_tail})
+    want = contradicted(message, now=obs.now, pod=pod.name, log_tail=log_tail)
     return set_status(obs, want, message, warning=True) or Wait(obs.reconcile_interval)
 
 

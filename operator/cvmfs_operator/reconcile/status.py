@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,20 @@ class Desired:
     reason: str
     message: str
     fields: dict[str, Any] = field(default_factory=dict)
+
+
+def unconfirmed(pod: str, reported: str, error: str) -> Desired:
+    """A pod reported success, but the repository cannot be read now to confirm it: still
+    Running (either kind), looked at again later."""
+    return Desired(Phase.RUNNING, "Verifying",
+                   f"{pod} reported {reported}; cannot read the repository to confirm it: {error}")
+
+
+def contradicted(message: str, *, now: datetime.datetime, pod: str, log_tail: list[str]) -> Desired:
+    """A pod reported success that the repository does not show (either kind): Failed, and
+    nothing of its result is recorded."""
+    return Desired(Phase.FAILED, "VerificationFailed", message,
+                   {"completionTime": rfc3339(now), "podName": pod, "logTail": log_tail})
 
 
 def status_for(obs: Observed, want: Desired) -> TransactionStatus:

@@ -29,7 +29,7 @@ from cvmfs_operator.reconcile.actions import (
 )
 from cvmfs_operator.reconcile.observed import Observed, PodView, parse_time, rfc3339
 from cvmfs_operator.reconcile.queueing import QUEUED_BACKOFF, QUEUED_SAFETY_NET
-from cvmfs_operator.reconcile.status import Desired, go_duration, set_status
+from cvmfs_operator.reconcile.status import Desired, contradicted, go_duration, set_status, unconfirmed
 from cvmfs_operator.render import transaction as effective
 
 __all__ = [
@@ -172,17 +172,14 @@ def _verify(obs: Observed, pod: PodView, result: contract.PublisherResult) -> Ac
         return ReadStratum0()
     tag = effective.effective_tag(obs.transaction)
     if s0.error:
-        want = Desired(Phase.RUNNING, "Verifying", f"publisher pod {pod.name} reported revision "
-                        f"{result['revisionAfter']}; cannot read the repository to confirm it: {s0.error}")
+        want = unconfirmed(f"publisher pod {pod.name}", f"revision {result['revisionAfter']}", s0.error)
         return set_status(obs, want, want.message, warning=True) or Wait(max(obs.reconcile_interval, 5.0))
     if s0.tag_revision == result["revisionAfter"] and s0.tag_hash == result["rootHash"]:
         return None
     seen = "no such tag" if s0.tag_revision is None else f"tag at revision {s0.tag_revision}"
     message = (f"publisher pod {pod.name} reported revision {result['revisionAfter']} tagged {tag}, "
                f"but the repository shows {seen} (manifest revision {s0.revision})")
-    want = Desired(Phase.FAILED, "VerificationFailed", message,
-                    {"completionTime": rfc3339(obs.now), "podName": pod.name,
-                     "logTail": results.tail(list(result["logTail"]))})
+    want = contradicted(message, now=obs.now, pod=pod.name, log_tail=results.tail(list(result["logTail"])))
     return set_status(obs, want, message, warning=True) or Wait(obs.reconcile_interval)
 
 
