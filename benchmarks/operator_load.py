@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import kmock  # noqa: E402
+from benchmarks import handover  # noqa: E402
 from tests.support import invariants, killer, runs  # noqa: E402
 from tests.support.apiproxy import (  # noqa: E402
     ApiProxy,
@@ -281,7 +282,7 @@ async def bench_environment(args: argparse.Namespace, workdir: Path) -> AsyncIte
         await asyncio.to_thread(_create_secret, kube, operator_namespace)
         kubelet_kube = KubeClient(make_api_client(kubelet_proxy.url))
         fate = Fate(seconds=args.pod_seconds)
-        kubelet = SimulatedKubelet(kubelet_kube, operator_namespace, lambda pod: fate, poll=args.kubelet_poll,
+        kubelet = SimulatedKubelet(kubelet_kube, operator_namespace, lambda pod: fate,
                                    publish=simulated.publisher(simulated.s3_stores(ACCESS_KEY, SECRET_KEY)))
         kubelet.start()
         stack.push_async_callback(asyncio.to_thread, kubelet.stop)  # it calls the API: off the loop
@@ -433,7 +434,8 @@ async def case_burst(bench: Bench) -> Figures:
     idle = await bench.wait_idle(timeout=60)
     peak = proc_status(bench.operator.process.pid) if bench.operator.process else {}
     records = [r for r in bench.proxy.since(start) if r.info.is_resource]
-    handovers = handover_latencies(bench, start)
+    passes = hand_overs(bench, start)
+    handovers = [h.created - h.ended for h in passes]
     n = len(plan)
     figures.add("Transactions / Repositories", f"{n} / {len(repos)}")
     figures.add("created (all) in", f"{created:.1f} s")
@@ -442,6 +444,8 @@ async def case_burst(bench: Bench) -> Figures:
     figures.add("hand-over p50 / p99 / max",
                 f"{ms(percentile(handovers, 50))} / {ms(percentile(handovers, 99))} / "
                 f"{ms(max(handovers) if handovers else None)} ({len(handovers)} hand-overs)")
+    figures.add("hand-over path (median offsets from the pod's end)",
+                "".join(f"\n    {label}: {value}" for label, value in handover.breakdown(records, passes)))
     figures.add("requests/s (operator)", f"{len(records) / wall:.1f}")
     figures.add("GET+LIST per Transaction", f"{sum(1 for r in records if r.info.verb in READS) / n:.1f}")
     figures.add("writes per Transaction", f"{sum(1 for r in records if r.info.verb in WRITES) / n:.1f}")
@@ -452,19 +456,23 @@ async def case_burst(bench: Bench) -> Figures:
     return figures
 
 
-def handover_latencies(bench: Bench, since: float) -> list[float]:
+def hand_overs(bench: Bench, since: float) -> list[handover.HandOver]:
     """Per repository: a pod's termination (the kubelet's final status write) -> the next pod of
     that repository created (the operator's create the API server accepted)."""
     ended = bench.terminations()
     by_repo: dict[str, list[invariants.PodCreation]] = collections.defaultdict(list)
     for pod in bench.pod_creations(since):
         by_repo[pod.labels.get(names.LABEL_REPOSITORY, "")].append(pod)
-    latencies = []
+    found = []
     for pods in by_repo.values():
         for before, after in itertools.pairwise(pods):
             if before.name in ended and ended[before.name] <= after.at:
-                latencies.append(after.at - ended[before.name])
-    return latencies
+                predecessor = before.labels.get(names.LABEL_TRANSACTION_NAME, "")
+                found.append(handover.HandOver(
+                    repository=bench.transactions.get((bench.namespace, predecessor), ""),
+                    predecessor=predecessor,
+                    ended=ended[before.name], created=after.at, create_seconds=after.seconds))
+    return found
 
 
 class SilentEndpoint:
@@ -724,7 +732,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Repositories (burst: 6, idle: 50)")
     parser.add_argument("--repeat", type=int, default=5, help="single: how many times (p50 over them)")
     parser.add_argument("--pod-seconds", type=float, default=0.5, help="how long each publisher pod runs")
-    parser.add_argument("--kubelet-poll", type=float, default=0.1, help="the simulated kubelet's poll period")
     parser.add_argument("--window", type=float, default=30.0, help="idle: measuring window (seconds)")
     parser.add_argument("--mix", default="1,1,1",
                         help="idle: weights of healthy, unreachable, slow Repositories (0,1,0: unreachable)")

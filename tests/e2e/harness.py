@@ -391,7 +391,7 @@ class Kubelet:
         # A successful pod really publishes: simulated objects written to the repository's S3.
         publish = (simulated.publisher(simulated.s3_stores(s3.access_key, s3.secret_key))
                    if s3 is not None else None)
-        self.sim = SimulatedKubelet(kube, operator_namespace, self._fate, poll=0.25, publish=publish)
+        self.sim = SimulatedKubelet(kube, operator_namespace, self._fate, publish=publish)
 
     def _fate(self, pod: dict[str, Any]) -> Fate:
         """Called once per pod, when the kubelet first sees it."""

@@ -93,6 +93,7 @@ class PodCreation:
     at: float  # when the request reached the proxy
     name: str
     labels: dict[str, str]
+    seconds: float = 0.0  # until the API server's answer
 
 
 def pod_creations(records: Iterable[Record]) -> list[PodCreation]:
@@ -103,7 +104,7 @@ def pod_creations(records: Iterable[Record]) -> list[PodCreation]:
             meta = _body(r).get("metadata") or {}
             labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
             if labels.get(names.LABEL_COMPONENT) == "publisher":
-                found.append(PodCreation(r.started, str(meta.get("name", "")), labels))
+                found.append(PodCreation(r.started, str(meta.get("name", "")), labels, r.duration))
     return found
 
 

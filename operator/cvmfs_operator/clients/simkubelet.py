@@ -1,6 +1,6 @@
 """A simulated kubelet for the demo and the tests: a stand-in for nodes on API-only clusters.
 
-It plays the node's part over the Kubernetes API: it watches (polls) pods in one namespace, moves
+It plays the node's part over the Kubernetes API: it watches pods in one namespace, moves
 them through Pending → Running → Succeeded/Failed, enforces ``activeDeadlineSeconds`` like a real
 kubelet (phase Failed, reason DeadlineExceeded) and writes the container's termination message.
 What each pod does is decided by a ``fate`` function; the default pretends to publish and reports
@@ -18,12 +18,13 @@ import datetime
 import functools
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from cvmfs_operator.api import contract
 from cvmfs_operator.api import operation_contract as oc
+from cvmfs_operator.clients import watch
 from cvmfs_operator.clients.errors import KubeError, NotFound
 from cvmfs_operator.clients.kube import MERGE_PATCH, KubeClient
 from cvmfs_operator.render import names
@@ -59,6 +60,8 @@ FateFn = Callable[[dict[str, Any]], Fate]
 PublishFn = Callable[[contract.PublisherConfig], contract.PublisherResult]
 OperateFn = Callable[[oc.OperationConfig], oc.OperationResult]  # what an operation pod does
 POD_COMPONENTS = (names.COMPONENT_PUBLISHER, names.COMPONENT_OPERATION)  # the pods it runs
+MAX_PODS = 128  # pods run at once (a node runs up to 110); more wait for a worker
+WRITE_ATTEMPTS = 10  # 0.5 s apart
 # Where the container's log goes (namespace, pod, line; None when the container ended): what
 # the pods log subresource serves, e.g. ApiEmulator.write_pod_log.
 PodLogSink = Callable[[str, str, str | None], None]
@@ -80,9 +83,29 @@ def _stamp(moment: datetime.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@dataclass
+class _Run:
+    """One pod as this kubelet runs it: first seen at ``started``; ``deleted`` once the API server
+    shows its deletion; ``done`` once its worker has returned (under the kubelet's lock)."""
+
+    started: datetime.datetime
+    fate: Fate
+    deleted: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
+
+
 class SimulatedKubelet:
+    """A node's pod lifecycle, driven by a watch on the namespace's pods, one worker per pod.
+
+    As on a node, pods are independent: each runs on its own worker from the moment the watch
+    shows it (its fate's ``seconds`` count from then), so a burst of pods or a slow API server
+    delays no pod behind another. The watch also feeds the overlap check: after every event the
+    pods of the event's repository that the API server shows as active (neither ended nor being
+    deleted) are counted, a consistent view at that resourceVersion.
+    """
+
     def __init__(self, kube: KubeClient, namespace: str, fate: FateFn | None = None,
-                 poll: float = 0.1, publish: PublishFn | None = None, pod_log: PodLogSink | None = None,
+                 resync: float = 1.0, publish: PublishFn | None = None, pod_log: PodLogSink | None = None,
                  operate: OperateFn | None = None) -> None:
         self.kube = kube
         self.operate = operate  # what a successful operation pod does; None: report success only
@@ -90,71 +113,134 @@ class SimulatedKubelet:
         self.publish = publish  # what a successful pod does to the repository; None: nothing
         self.namespace = namespace
         self.fate = fate or (lambda pod: Fate())
-        self.poll = poll
+        self.resync = resync  # how often every known pod is looked at again without an event
         self.activity = Activity()
         self.revisions: dict[str, int] = {}
-        self._started: dict[str, tuple[datetime.datetime, Fate]] = {}
+        self._runs: dict[str, _Run] = {}
+        self._released: set[str] = set()  # deleted pods whose finalizer was (being) taken off
         self._stop = threading.Event()
-        self._workers = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="kubelet")
-        self._thread: threading.Thread | None = None
+        self._workers = concurrent.futures.ThreadPoolExecutor(MAX_PODS, thread_name_prefix="kubelet")
         self._lock = threading.Lock()
+        self._watch = watch.Watcher(kube.core.list_namespaced_pod, namespace, {}, self._changed,
+                                    "simulated kubelet", on_gap=self._resync_now)
+        self._resyncer: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="simulated-kubelet", daemon=True)
-        self._thread.start()
+        self._watch.start()
+        self._resyncer = threading.Thread(target=self._resync_loop, name="simulated-kubelet", daemon=True)
+        self._resyncer.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        for run in list(self._runs.values()):
+            run.deleted.set()  # unblock waiting workers; they see the stop and write nothing more
+        self._watch.stop()
+        if self._resyncer is not None:
+            self._resyncer.join(timeout=10)
         self._workers.shutdown(wait=True)
         with contextlib.suppress(KubeError):
             self.release_all()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(KubeError):  # the API server may be restarting: retry next tick
-                self.tick()
-            self._stop.wait(self.poll)
 
     def _pods(self) -> list[dict[str, Any]]:
         return [pod for component in POD_COMPONENTS
                 for pod in self.kube.list_pods(self.namespace, {names.LABEL_COMPONENT: component})]
 
-    def tick(self) -> None:
-        pods = self._pods()
-        active: dict[str, list[str]] = {}
-        work: list[Callable[[], None]] = []
-        for pod in pods:
-            phase = (pod.get("status") or {}).get("phase")
-            if pod["metadata"].get("deletionTimestamp"):
-                ended = phase in ("Succeeded", "Failed")
-                work.append(functools.partial(self._terminate, pod, ended=ended))
-                continue
-            if phase in ("Succeeded", "Failed"):
-                continue
-            repo = pod["metadata"].get("labels", {}).get(names.LABEL_REPOSITORY, "")
-            active.setdefault(repo, []).append(pod["metadata"]["name"])
-            work.append(functools.partial(self._advance, pod))
-        # Pods are independent, as on a node: one slow publish does not hold the others back.
-        for future in [self._workers.submit(step) for step in work]:
-            with contextlib.suppress(KubeError):  # the API server may be restarting: next tick
-                future.result()
+    def release_all(self) -> None:
+        """Remove this kubelet's finalizer from every pod (when the simulation stops)."""
+        for pod in self._pods():
+            if FINALIZER in (pod["metadata"].get("finalizers") or []):
+                self._set_finalizer(pod["metadata"]["name"], present=False)
+
+    # The watch thread: decide, never block (the work goes to the pod's worker).
+
+    def _changed(self, kind: str, meta: Mapping[str, Any]) -> None:
+        if (meta.get("labels") or {}).get(names.LABEL_COMPONENT) not in POD_COMPONENTS:
+            return
+        name = str(meta.get("name"))
+        if kind == "DELETED":
+            with self._lock:
+                self._runs.pop(name, None)  # a pod of that name created again is a new pod
+                self._released.discard(name)
+            return
+        pod = self._watch.store.get(self.namespace, name)
+        if pod is not None:
+            self._handle(pod)
+            self._check_overlap((meta.get("labels") or {}).get(names.LABEL_REPOSITORY, ""))
+
+    def _resync_loop(self) -> None:
+        while not self._stop.wait(self.resync):
+            self._resync_now()
+
+    def _resync_now(self) -> None:
+        """Pods a complete list brought (the watch's first list, a relist after a gap) come with
+        no event: look at every known pod."""
+        for pod in self._watch.store.select({}):
+            if (pod["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) in POD_COMPONENTS:
+                self._handle(pod)
+
+    def _handle(self, pod: dict[str, Any]) -> None:
+        if self._stop.is_set():
+            return
+        name = pod["metadata"]["name"]
+        phase = (pod.get("status") or {}).get("phase")
+        ended = phase in ("Succeeded", "Failed")
         with self._lock:
-            for repo, pods_of_repo in active.items():
-                if len(pods_of_repo) > 1:
-                    self.activity.overlaps.append(f"{repo}: {sorted(pods_of_repo)}")
+            run = self._runs.get(name)
+            if pod["metadata"].get("deletionTimestamp"):
+                if run is not None and not run.done:
+                    run.deleted.set()  # its worker stops it and lets it go
+                    return
+                if name in self._released:
+                    return
+                self._released.add(name)
+                job: Callable[[], None] = functools.partial(self._terminate, pod, ended=ended)
+            elif run is not None or ended:
+                return
+            else:
+                run = self._runs[name] = _Run(_now(), self.fate(pod))
+                repo = pod["metadata"].get("labels", {}).get(names.LABEL_REPOSITORY, "")
+                self.activity.started.append((repo, name))
+                job = functools.partial(self._run, pod, run)
+        self._workers.submit(self._guarded, job)
+
+    def _check_overlap(self, repo: str) -> None:
+        active = sorted(
+            pod["metadata"]["name"] for pod in self._watch.store.select({names.LABEL_REPOSITORY: repo})
+            if (pod["metadata"].get("labels") or {}).get(names.LABEL_COMPONENT) in POD_COMPONENTS
+            and not pod["metadata"].get("deletionTimestamp")
+            and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"))
+        if len(active) > 1:
+            with self._lock:
+                self.activity.overlaps.append(f"{repo}: {active}")
+
+    # A pod's worker.
+
+    @staticmethod
+    def _guarded(job: Callable[[], None]) -> None:
+        with contextlib.suppress(KubeError):  # the API server stayed unreachable: the pod stays as it is
+            job()
+
+    def _write(self, what: str, call: Callable[..., Any], *args: Any) -> None:
+        """One write of the node's, tried again while the API server fails (as a kubelet does);
+        a pod that is gone is not an error."""
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                self.kube._call(what, call, *args, _content_type=MERGE_PATCH)
+                return
+            except NotFound:
+                return
+            except KubeError:
+                if attempt == WRITE_ATTEMPTS - 1 or self._stop.wait(0.5):
+                    raise
 
     def _patch_status(self, name: str, status: dict[str, Any]) -> None:
-        self.kube._call(f"patch status of pod {name}", self.kube.core.patch_namespaced_pod_status,
-                        name, self.namespace, {"status": status}, _content_type=MERGE_PATCH)
+        self._write(f"patch status of pod {name}", self.kube.core.patch_namespaced_pod_status,
+                    name, self.namespace, {"status": status})
 
     def _set_finalizer(self, name: str, present: bool) -> None:
         # Like a node, hold a deleted pod until its container has stopped (the grace period).
         patch = {"metadata": {"finalizers": [FINALIZER] if present else []}}
-        with contextlib.suppress(NotFound):
-            self.kube._call(f"patch pod {name}", self.kube.core.patch_namespaced_pod, name, self.namespace,
-                            patch, _content_type=MERGE_PATCH)
+        self._write(f"patch pod {name}", self.kube.core.patch_namespaced_pod, name, self.namespace, patch)
 
     def _terminate(self, pod: dict[str, Any], *, ended: bool) -> None:
         """A deleted pod: stop its container (SIGTERM: the publisher aborts) and let it go."""
@@ -164,52 +250,65 @@ class SimulatedKubelet:
                          message=_cancelled_operation(pod) if _is_operation(pod) else _cancelled_result(pod))
         self._set_finalizer(name, present=False)
 
-    def release_all(self) -> None:
-        """Remove this kubelet's finalizer from every pod (when the simulation stops)."""
-        for pod in self._pods():
-            if FINALIZER in (pod["metadata"].get("finalizers") or []):
-                self._set_finalizer(pod["metadata"]["name"], present=False)
-
-    def _advance(self, pod: dict[str, Any]) -> None:
-        name = pod["metadata"]["name"]
-        now = _now()
-        if name not in self._started:
-            fate = self.fate(pod)
-            self._started[name] = (now, fate)
-            self._set_finalizer(name, present=True)
+    def _run(self, pod: dict[str, Any], run: _Run) -> None:
+        """Start the pod, let it run its fate (or until it is deleted) and end it; a pod deleted
+        meanwhile is stopped and let go here (the watch thread leaves that to its worker)."""
+        ended = False
+        try:
+            self._start(pod, run)
+            ended = self._wait_and_end(pod, run)
+        finally:
+            name = pod["metadata"]["name"]
             with self._lock:
-                repo = pod["metadata"].get("labels", {}).get(names.LABEL_REPOSITORY, "")
-                self.activity.started.append((repo, name))
-            self._log(name, "STEP configure started")
-            labels = pod["metadata"].get("labels", {})
-            txn = labels.get(names.LABEL_TRANSACTION_NAME) or labels.get(names.LABEL_OPERATION_NAME, "?")
-            self._log(name, f"INFO [simulated] {_main(pod)} for {txn} running")
-            with contextlib.suppress(NotFound):
-                self._patch_status(name, {
-                    "phase": "Running", "startTime": _stamp(now),
-                    "containerStatuses": [self._container(pod, {"running": {"startedAt": _stamp(now)}},
-                                                          _main(pod))],
-                })
-            return
-        started, fate = self._started[name]
-        elapsed = (now - started).total_seconds()
+                run.done = True
+                release = run.deleted.is_set() and not self._stop.is_set() and name not in self._released
+                if release:
+                    self._released.add(name)
+        if release:
+            self._terminate(pod, ended=ended)
+
+    def _start(self, pod: dict[str, Any], run: _Run) -> None:
+        name = pod["metadata"]["name"]
+        self._set_finalizer(name, present=True)
+        self._log(name, "STEP configure started")
+        labels = pod["metadata"].get("labels", {})
+        txn = labels.get(names.LABEL_TRANSACTION_NAME) or labels.get(names.LABEL_OPERATION_NAME, "?")
+        self._log(name, f"INFO [simulated] {_main(pod)} for {txn} running")
+        self._patch_status(name, {
+            "phase": "Running", "startTime": _stamp(run.started),
+            "containerStatuses": [self._container(pod, {"running": {"startedAt": _stamp(run.started)}},
+                                                  _main(pod))],
+        })
+
+    def _wait_and_end(self, pod: dict[str, Any], run: _Run) -> bool:
+        """Wait for the pod's end (its fate, or ``activeDeadlineSeconds`` as the kubelet enforces
+        it) and write it; False when the pod was deleted (or the kubelet stopped) first."""
+        fate = run.fate
         deadline = pod["spec"].get("activeDeadlineSeconds")
-        if deadline is not None and elapsed > float(deadline):
+        ends = [float(deadline)] if deadline is not None else []
+        if not fate.hang:
+            ends.append(fate.seconds)
+        elapsed = (_now() - run.started).total_seconds()
+        timeout = max(0.0, min(ends) - elapsed) if ends else None
+        if run.deleted.wait(timeout) or self._stop.is_set():
+            return False
+        name = pod["metadata"]["name"]
+        if deadline is not None and (fate.hang or float(deadline) < fate.seconds):
             self._finish(pod, "Failed", {"reason": "DeadlineExceeded",
                                          "message": f"Pod was active on the node longer than {deadline}s"},
                          exit_code=143, message=None)
-            return
-        if fate.hang or elapsed < fate.seconds:
-            return
+            return True
         if fate.vanish:
             if fate.publishes:
                 self._default_result(pod)  # the publish happens, its result is lost with the pod
             self._set_finalizer(name, present=False)
+            with self._lock:
+                self._released.add(name)
             self.kube.delete_pod(self.namespace, name)
-            return
+            return True
         if fate.stage_exit_code not in (None, 0):
             self._finish(pod, "Failed", {}, exit_code=None, message=None, stage_exit=fate.stage_exit_code)
-            return
+            return True
         exit_code = fate.exit_code
         if fate.message is not None:
             message = fate.message
@@ -222,6 +321,7 @@ class SimulatedKubelet:
                 exit_code = int(contract.EXIT_CODES[contract.ErrorClass(error)])
         self._finish(pod, "Succeeded" if exit_code == 0 else "Failed", {},
                      exit_code=exit_code, message=message)
+        return True
 
     def _container(self, pod: dict[str, Any], state: dict[str, Any],
                    name: str = "publisher") -> dict[str, Any]:
