@@ -4,8 +4,8 @@ The real operator (``cvmfs-operator``) runs as a child process and talks to the 
 through a recording proxy on loopback (tests/support/apiproxy.py), which counts every request by
 verb and resource and can inject faults. A simulated kubelet runs the publisher pods (for a pod
 duration you choose) through a second, fault-free recording proxy, so the moment each pod
-terminated is on record too. S3 is moto's server on loopback (a process of its own); each simulated publish really writes
-the next revision and tag.
+terminated is on record too. S3 is moto's server on loopback (a process of its own); each
+simulated publish really writes the next revision and tag.
 
 The API server is kmock's emulator in this process, or any cluster from a kubeconfig
 (``--kubeconfig``); there the script plays the kubelet for the pods of its own operator namespace,

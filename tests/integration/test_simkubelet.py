@@ -66,13 +66,15 @@ def terminated(kube: KubeClient, name: str) -> dict[str, Any]:
 @pytest.fixture
 async def kubelet(kube: KubeClient, request: pytest.FixtureRequest) -> AsyncIterator[SimulatedKubelet]:
     fates: dict[str, Fate] = getattr(request, "param", {})
-    sim = SimulatedKubelet(kube, NAMESPACE, lambda p: fates.get(p["metadata"]["name"], Fate(0.2, message="ok")))
+    default = Fate(0.2, message="ok")
+    sim = SimulatedKubelet(kube, NAMESPACE, lambda p: fates.get(p["metadata"]["name"], default))
     sim.start()
     yield sim
     await asyncio.to_thread(sim.stop)
 
 
-async def test_a_pod_runs_its_fate_and_ends_with_its_message(kube: KubeClient, kubelet: SimulatedKubelet) -> None:
+async def test_a_pod_runs_its_fate_and_ends_with_its_message(kube: KubeClient,
+                                                             kubelet: SimulatedKubelet) -> None:
     await asyncio.to_thread(kube.create_pod, pod("p1"))
     await until("p1 Running", lambda: phase_of(kube, "p1") in ("Running", "Succeeded"))
     found = await asyncio.to_thread(kube.list_pods, NAMESPACE, {names.LABEL_TRANSACTION_NAME: "p1"})
