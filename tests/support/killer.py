@@ -48,7 +48,7 @@ class Moment:
         if self.timed or record.info.verb != self.verb or record.info.full_resource != self.resource \
                 or not 200 <= record.status < 300 or record.fault:
             return False
-        return not self.phase or _written_phase(record) == self.phase
+        return not self.phase or written_phase(record) == self.phase
 
 
 # The writes that move a Transaction on, with how often each is drawn: the pod and the Lease
@@ -85,7 +85,7 @@ def schedule(kills: int, seed: int, *, timed_share: float = 0.25,
     return drawn
 
 
-def _written_phase(record: Record) -> str | None:
+def written_phase(record: Record) -> str | None:
     try:
         body = json.loads(record.body or b"{}")
     except ValueError:
@@ -112,7 +112,7 @@ def dump(records: Iterable[Record], path: Path) -> None:
         for r in records:
             line = {"t": round(r.started, 3), "verb": r.info.verb, "resource": resource_label(r.info),
                     "namespace": r.info.namespace, "name": r.info.name or _created_name(r),
-                    "status": r.status, "fault": r.fault, "phase": _written_phase(r) if r.body else None}
+                    "status": r.status, "fault": r.fault, "phase": written_phase(r) if r.body else None}
             f.write(json.dumps(line) + "\n")
 
 

@@ -137,13 +137,17 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger,
     fqrn = txn["spec"]["repository"]
     ns = rt.settings.namespace
     match action:
-        case decisions.SetStatus(status=status, event=event, warning=warning, repository=repo_fields):
+        case decisions.SetStatus(status=status, event=event, warning=warning, repository=repo_fields,
+                                 hand_over=hand_over):
             # The Repository first: what it records (revision, reflog checksum) must not be lost to
             # a crash right after the Transaction's final write, which ends all further looks at it
             # (the next Transaction would find the bucket's reflog "changed outside the operator").
             # Written again after a crash before the Transaction's write: the same fields.
+            recorded = bool(repo_fields and obs.repository is not None)
             if repo_fields and obs.repository is not None:
                 rt.kube.patch_repository_status(fqrn, _with_queue(obs, repo_fields, status))
+            if hand_over:  # then the lock, so that the next pod need not wait for the write below
+                _release(rt, obs, queueing.successor(obs), logger, named=recorded)
             # Only onto the version this was decided from: a conflict means someone else (another
             # replica, kopf) wrote in between; the caller observes again and decides afresh.
             rt.kube.patch_transaction_status(meta["namespace"], meta["name"], status,
@@ -160,7 +164,8 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger,
                     post()
             _count_finished(rt, obs, status)
             _update_queue_length(rt, obs, status)
-            if status.get("phase") in TERMINAL:  # it leaves the queue, perhaps from its head
+            if status.get("phase") in TERMINAL and not hand_over:  # it leaves the queue, perhaps from
+                # its head (a hand-over woke those concerned already)
                 rt.wakeups.notify_daemons(e.uid for e in queueing.concerned_by_departure(obs))
         case decisions.AcquireLock():
             locking.acquire(rt, fqrn, obs.me, obs.now, logger)
@@ -212,14 +217,18 @@ def _create_pod(rt: Runtime, obs: Observed, attempt: int, reflog_checksum: str |
     rt.kube.post_event(txn, "Normal", "PodCreated", message)
 
 
-def _release(rt: Runtime, obs: Observed, successor: str | None, logger: Logger) -> None:
+def _release(rt: Runtime, obs: Observed, successor: str | None, logger: Logger, *,
+             named: bool = False) -> None:
+    """``named``: the Repository's activeTransaction was just written with the result."""
     txn = obs.transaction
     fqrn = txn["spec"]["repository"]
     locking.release(rt, fqrn, obs, successor, obs.now, logger)
     repo = obs.repository
     active = repo.get("status", {}).get("activeTransaction") if repo is not None else None
     # With others waiting, the next one's pod creation overwrites it: no write of its own here.
-    if repo is not None and active and active.get("uid") == txn["metadata"]["uid"] and not _waiting(obs):
+    if named or repo is None or not active or active.get("uid") != txn["metadata"]["uid"]:
+        return
+    if not _waiting(obs):
         with contextlib.suppress(NotFound):
             rt.kube.patch_repository_status(fqrn, {"activeTransaction": None})
 

@@ -14,6 +14,9 @@ class SetStatus:
     event: str | None = None  # a short line for the Transaction's Events
     warning: bool = False
     repository: dict[str, Any] | None = None  # Repository status fields to record with it
+    # A final status of a lock holder none of whose pods runs: the lock goes to the next in line
+    # after the Repository record and before this write (the next pod does not wait for it).
+    hand_over: bool = False
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ idempotent, so a restarted operator resumes from whatever the API server holds.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Mapping
 from typing import Any
@@ -54,6 +55,23 @@ def refuse_invalid(obs: Observed, errors: list[str]) -> Action:
 
 
 def decide(obs: Observed) -> Action:
+    action = _decide(obs)
+    if isinstance(action, SetStatus) and _hands_over_first(obs, action):
+        return dataclasses.replace(action, hand_over=True)
+    return action
+
+
+def _hands_over_first(obs: Observed, action: SetStatus) -> bool:
+    """A final status of the lock holder, none of whose pods still runs: nothing is left for the
+    lock to protect, so it is handed on right after the Repository has recorded the result and
+    before this status write, one request less before the next Transaction's pod. A crash in
+    between is safe: the result is recorded again from the ended pod (without the lock, which only
+    guards pods), and the Repository record that the next one's reflog check needs came first."""
+    terminal = phases.parse(action.status.get("phase")).terminal
+    return terminal and obs.holds_lock and all(pod.terminated for pod in obs.pods)
+
+
+def _decide(obs: Observed) -> Action:
     current = obs.transaction.get("status", {})
     phase = phases.parse(current.get("phase"))
     if phase.terminal:
@@ -137,7 +155,12 @@ def _record(obs: Observed, pod: PodView) -> Action:
             repo_fields["reflogRevision"] = result["revisionAfter"]
         want = Desired(Phase.SUCCEEDED, outcome.reason, outcome.message, fields)
         event = f"Published revision {result['revisionAfter']}"
-        return set_status(obs, want, event, repository=repo_fields) or Wait(obs.reconcile_interval)
+        # Recorded on the Repository by the lock's holder only (or with the lock free): one that
+        # handed the lock on had recorded it first, and writing it again then (after a conflict
+        # or a restart) could overwrite the next holder's newer publish.
+        recorder = obs.holds_lock or obs.lock_holder is None
+        return set_status(obs, want, event, repository=repo_fields if recorder else None) \
+            or Wait(obs.reconcile_interval)
     if outcome.cancelled:
         fields["completionTime"] = rfc3339(obs.now)
         want = Desired(Phase.CANCELLED, outcome.reason, outcome.message, fields)

@@ -37,7 +37,7 @@ from tests.integration.operator.conftest import (
 from tests.support import invariants, runs
 from tests.support.apiproxy import ApiProxy
 from tests.support.cluster import Cluster
-from tests.support.killer import Killer, Moment, dump, schedule
+from tests.support.killer import Killer, Moment, dump, schedule, written_phase
 from tests.support.s3 import ACCESS_KEY, SECRET_KEY, S3Endpoint
 
 REPOSITORIES = tuple(f"k{i}.example.org" for i in range(4))
@@ -130,6 +130,38 @@ async def test_a_kill_between_recording_a_publish_and_the_next_transaction_does_
     if not published:
         raise runs.NotAllFinal(f"the repository was blocked after the kill: {second}")
     assert kubelet.started("second"), "the second Transaction's pod never ran"
+
+
+async def test_a_kill_after_the_lock_went_on_before_the_final_status_loses_nothing(
+        cluster: Cluster, proxy: ApiProxy, operator_env: dict[str, str], kubelet: Kubelet,
+        repository: RepoFactory, tmp_path: Path) -> None:
+    """The lock goes to the next Transaction right after the Repository recorded a publish and
+    before the publishing Transaction's own Succeeded write (one request less before the next
+    pod). Killed right after that hand-over: the first is still recorded Succeeded, once, from its
+    ended pod; the second publishes; the repository holds both, one revision each."""
+    await cluster.create_repository(repository())
+    await cluster.create_transaction(transaction("first"))
+    await cluster.create_transaction(transaction("second"))
+    env = {**operator_env, "CVMFS_OPERATOR_API_SERVER": proxy.url}
+    handed_over = Moment("after the lock's hand-over", "patch", "leases")
+    async with operator_process(env, tmp_path / "operator.log") as operator:
+        killer = Killer(operator, proxy, [handed_over], patience=60.0, arm_after=(0.0, 0.0))
+        await killer.run()
+        final = await runs.until(lambda: _phase_is(cluster, "second", "Succeeded"), 30)
+    dump(proxy.records, tmp_path / "requests.jsonl")
+    print(killer.summary())
+    assert killer.kills[0].trigger.startswith("patch"), killer.kills
+    writes = [(r.info.full_resource, r.info.name, written_phase(r)) for r in proxy.records
+              if r.info.verb == "patch" and 200 <= r.status < 300]
+    first_final = [i for i, w in enumerate(writes) if w == ("transactions/status", "first", "Succeeded")]
+    lease = next(i for i, w in enumerate(writes) if w[0] == "leases")
+    assert len(first_final) == 1, f"the first's Succeeded written {len(first_final)} times: {writes}"
+    assert lease < first_final[0], "the lock went on after the final status write, not before"
+    assert final, await cluster.status("default", "second")
+    first, second = await cluster.status("default", "first"), await cluster.status("default", "second")
+    assert first.get("phase") == "Succeeded", first
+    assert second.get("revisionAfter") == first.get("revisionAfter", 0) + 1, (first, second)
+    assert len(kubelet.started("first")) == len(kubelet.started("second")) == 1
 
 
 async def _outcomes(cluster: Cluster, plan: dict[tuple[str, str], str]) -> dict[str, int]:

@@ -331,6 +331,7 @@ def test_pod_past_its_deadline_and_grace_fails_then_is_deleted_before_the_lock_i
     action, after = set_status(observed(txn, lock=ME, pods=[stuck]), Phase.FAILED, "DeadlineExceeded")
     assert action.status.get("completionTime") == NOW_TEXT
     assert action.warning
+    assert not action.hand_over, "its pod still runs: the lock is kept until the pod is gone"
     assert decide(after) == DeletePod("publisher-a1", "the Transaction is Failed")
     deleting = observed(after.transaction, lock=ME, pods=[pod(1, created=stuck.created, deleting=True)])
     assert decide(deleting) == Wait(2.0)
@@ -361,6 +362,7 @@ def test_successful_pod_records_the_publish_on_transaction_and_repository() -> N
     assert action.repository == {"revision": 8, "rootHash": "d" * 40, "lastPublishTime": NOW_TEXT,
                                  "reflogChecksum": "e" * 40, "reflogRevision": 8}
     assert not action.warning
+    assert action.hand_over, "its pod has ended: the lock goes on before this status is written"
     # Then: release the lock first, delete the succeeded pod at once (even with a TTL), done.
     after.transaction["spec"]["ttlSecondsAfterFinished"] = 3600
     assert decide(after) == ReleaseLock()
@@ -396,6 +398,27 @@ def test_cancelled_publisher_cancels_the_transaction() -> None:
         revisionAfter=None, rootHash=None, tag=None, reflogChecksum=None))
     action, _ = set_status(observed(txn, lock=ME, pods=[stopped]), Phase.CANCELLED, "Cancelled")
     assert action.status.get("completionTime") == NOW_TEXT
+    assert action.hand_over
+
+
+def test_a_final_status_hands_the_lock_over_first_only_when_it_holds_it_and_no_pod_runs() -> None:
+    txn = transaction(Phase.RUNNING, **running())
+    done = pod(1, "Succeeded", exit_code=0, termination_message=result())
+    # Written again after a conflict or a restart, the lock already with the next one: no hand-over,
+    # and the Repository's record is left alone.
+    action, _ = set_status(observed(txn, lock=OTHER, pods=[done], stratum0=PUBLISHED), Phase.SUCCEEDED,
+                           "Published")
+    assert not action.hand_over
+    assert action.repository is None, "recorded before the hand-over; the next holder's may be newer"
+    # A pod of an older attempt still running (not yet stopped): the lock stays until it is gone.
+    older = pod(0, "Running")
+    action, _ = set_status(observed(txn, lock=ME, pods=[older, done], stratum0=PUBLISHED), Phase.SUCCEEDED,
+                           "Published")
+    assert not action.hand_over
+    # Not final: no hand-over (a retry keeps the lock).
+    failed = pod(1, "Failed", exit_code=4, termination_message=failure("Busy", "transaction"))
+    action, _ = set_status(observed(txn, lock=ME, pods=[failed]), Phase.RUNNING, "Retrying")
+    assert not action.hand_over
 
 
 def test_retryable_failure_retries_then_deletes_the_pod_then_starts_the_next_attempt() -> None:
