@@ -78,12 +78,16 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
               read_stratum0: Stratum0Reader | None = None, *, deleting: bool = False) -> decisions.Action:
     """Drive one Transaction as far as it can go now; returns the final Wait or Done."""
     stratum0: Stratum0View | None = None
+    handed = False  # whether stratum0 is the one handed on with the lock (counted when it is used)
     later: list[Callable[[], None]] = []  # Events posted once the steps are done
     try:
         for _ in range(MAX_STEPS):
             txn = rt.kube.get_transaction(namespace, name)
             if txn is None:
                 return decisions.Done()
+            if stratum0 is None and not deleting and len(rt.handed):  # handed the lock with a read
+                stratum0 = rt.handed.take(txn)
+                handed = stratum0 is not None
             if not deleting and _finalizer_pending(txn):
                 return decisions.Wait(FINALIZER_WAIT)
             errors = validation.transaction_errors(txn)
@@ -100,7 +104,11 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
                     began = time.monotonic()
                     stratum0 = read_stratum0(rt, txn, obs.repository, reflog=action.reflog)
                     stratum0 = dataclasses.replace(stratum0, read_seconds=time.monotonic() - began)
+                    rt.metrics.stratum0_reads.labels(action.purpose).inc()
                 continue
+            if handed and _starts(action):
+                rt.metrics.handed_reads.inc()
+            handed = False
             try:
                 _act(rt, obs, action, logger, later)
             except Conflict:
@@ -110,6 +118,13 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
     finally:
         for post in later:
             post()
+
+
+def _starts(action: decisions.Action) -> bool:
+    """A start decided: a pod created, or the Transaction found published already."""
+    if isinstance(action, decisions.SetStatus):
+        return action.status.get("phase") in TERMINAL
+    return isinstance(action, decisions.CreatePod)
 
 
 def _refuse(rt: Runtime, txn: Transaction, errors: list[str], logger: Logger, *,
@@ -147,7 +162,11 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger,
             if repo_fields and obs.repository is not None:
                 rt.kube.patch_repository_status(fqrn, _with_queue(obs, repo_fields, status))
             if hand_over:  # then the lock, so that the next pod need not wait for the write below
-                _release(rt, obs, queueing.successor(obs), logger, named=recorded)
+                successor = queueing.successor(obs)
+                if successor is not None:  # with what this one just read of the repository
+                    rt.handed.offer(names.holder_uid(successor), obs.stratum0)
+                if not _release(rt, obs, successor, logger, named=recorded) and successor is not None:
+                    rt.handed.withdraw(names.holder_uid(successor))
             # Only onto the version this was decided from: a conflict means someone else (another
             # replica, kopf) wrote in between; the caller observes again and decides afresh.
             rt.kube.patch_transaction_status(meta["namespace"], meta["name"], status,
@@ -164,8 +183,8 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger,
                     post()
             _count_finished(rt, obs, status)
             _update_queue_length(rt, obs, status)
-            if status.get("phase") in TERMINAL and not hand_over:  # it leaves the queue, perhaps from
-                # its head (a hand-over woke those concerned already)
+            if status.get("phase") in TERMINAL:  # it leaves the queue, perhaps from its head (after a
+                # hand-over the one behind the new holder is next only now: its position becomes 1)
                 rt.wakeups.notify_daemons(e.uid for e in queueing.concerned_by_departure(obs))
         case decisions.AcquireLock():
             locking.acquire(rt, fqrn, obs.me, obs.now, logger)
@@ -218,19 +237,21 @@ def _create_pod(rt: Runtime, obs: Observed, attempt: int, reflog_checksum: str |
 
 
 def _release(rt: Runtime, obs: Observed, successor: str | None, logger: Logger, *,
-             named: bool = False) -> None:
-    """``named``: the Repository's activeTransaction was just written with the result."""
+             named: bool = False) -> bool:
+    """``named``: the Repository's activeTransaction was just written with the result. True when
+    the lock was handed to ``successor``."""
     txn = obs.transaction
     fqrn = txn["spec"]["repository"]
-    locking.release(rt, fqrn, obs, successor, obs.now, logger)
+    handed = locking.release(rt, fqrn, obs, successor, obs.now, logger)
     repo = obs.repository
     active = repo.get("status", {}).get("activeTransaction") if repo is not None else None
     # With others waiting, the next one's pod creation overwrites it: no write of its own here.
     if named or repo is None or not active or active.get("uid") != txn["metadata"]["uid"]:
-        return
+        return handed
     if not _waiting(obs):
         with contextlib.suppress(NotFound):
             rt.kube.patch_repository_status(fqrn, {"activeTransaction": None})
+    return handed
 
 
 def _count_finished(rt: Runtime, obs: Observed, status: dict[str, object] | object) -> None:

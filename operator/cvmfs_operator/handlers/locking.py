@@ -60,11 +60,11 @@ def break_stale(rt: Runtime, fqrn: str, holder: str, involved: Mapping[str, Any]
 
 
 def release(rt: Runtime, fqrn: str, view: queueing.LockView, successor: str | None,
-            now: datetime.datetime, logger: Logger) -> None:
+            now: datetime.datetime, logger: Logger) -> bool:
     """Hand the lock to ``successor`` (one write, only onto the version read), else delete it;
     nothing when ``view.me`` does not hold it. Handed over, only the new holder (at once here, and
     by the Lease watch in every operator process) and the one now next in line behind it are woken;
-    otherwise every waiter of the repository is."""
+    otherwise every waiter of the repository is. True when it was handed to ``successor``."""
     ns = rt.settings.namespace
     lease = rt.kube.get_lease(ns, names.lock_name(fqrn))
     if lease and lease.get("spec", {}).get("holderIdentity") == view.me:
@@ -77,9 +77,10 @@ def release(rt: Runtime, fqrn: str, view: queueing.LockView, successor: str | No
                 # when the Lease watch brings the change back (which wakes it again, in any process).
                 rt.wakeups.notify_daemons([names.holder_uid(successor),
                                            *(e.uid for e in queueing.next_after_hand_over(view))])
-                return
+                return True
             except (AlreadyExists, NotFound):
                 pass  # changed or gone since it was read: nothing of ours to hand over
         rt.kube.delete_lease(ns, names.lock_name(fqrn), lease["metadata"].get("uid"))
         logger.info("Released the lock of repository %s", fqrn)
     rt.wakeups.notify(fqrn)
+    return False

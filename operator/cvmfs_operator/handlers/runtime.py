@@ -11,6 +11,7 @@ from typing import Any
 
 from cvmfs_operator.clients.cached import Caches
 from cvmfs_operator.clients.kube import KubeClient
+from cvmfs_operator.handlers.handover import HandedViews
 from cvmfs_operator.handlers.metrics import Metrics
 from cvmfs_operator.handlers.secrets import SecretCache
 from cvmfs_operator.settings import Settings
@@ -86,3 +87,4 @@ class Runtime:
     wakeups: Wakeups = field(default_factory=Wakeups)
     caches: Caches = field(default_factory=Caches)  # what the watches and our own writes tell
     secrets: SecretCache = field(default_factory=SecretCache)
+    handed: HandedViews = field(default_factory=HandedViews)  # repository reads handed on with the lock

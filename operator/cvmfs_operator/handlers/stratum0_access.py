@@ -30,6 +30,7 @@ from cvmfs_operator.stratum0 import (
     Stratum0Reader,
 )
 from cvmfs_operator.stratum0.s3_reader import Timeouts
+from cvmfs_operator.stratum0.tags import find_tag
 
 
 def _decode(data: dict[str, str], key: str, secret: str) -> str:
@@ -93,7 +94,8 @@ def read_for_transaction(rt: Runtime, txn: Transaction, repo: Repository | None,
     try:
         reader = readers(rt, repo)
         manifest = reader.manifest()
-        tag = reader.find_tag(effective_tag(txn), manifest)
+        database = reader.tag_database(manifest)
+        tag = find_tag(database[1], effective_tag(txn), database[0]) if database is not None else None
         bucket_reflog = reader.reflog_checksum(manifest.hash_algorithm) if reflog else None
     except Stratum0Error as error:
         rt.metrics.api_errors.labels("stratum0").inc()
@@ -109,4 +111,5 @@ def read_for_transaction(rt: Runtime, txn: Transaction, repo: Repository | None,
         tag_hash=tag.root_hash if tag else None,
         reflog_read=reflog,
         bucket_reflog=bucket_reflog,
+        tag_database=database,
     )

@@ -41,7 +41,8 @@ class ReleaseLock:
 class ReadStratum0:
     """Read the repository (manifest, tag) before deciding: exactly-once needs the truth."""
 
-    reflog: bool = False  # also hash .cvmfsreflog (before a pod is started)
+    reflog: bool = False  # also hash .cvmfsreflog (before a pod is started, or for the next one's)
+    purpose: str = "start"  # "start" (before a pod) or "verify" (a reported publish): for metrics
 
 
 @dataclass(frozen=True)

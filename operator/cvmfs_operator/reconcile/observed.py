@@ -72,6 +72,9 @@ class Stratum0View:
     reflog_read: bool = False  # whether bucket_reflog was read (only before starting a pod)
     read_seconds: float | None = None  # how long reading the repository took
     bucket_reflog: str | None = None  # hash of the bucket's .cvmfsreflog; None when it has none
+    # (object name, bytes) of the tag database read with it: the lock's next holder looks its own
+    # tag up in it (handlers/handover.py). Compared by neither equality nor repr.
+    tag_database: tuple[str, bytes] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,9 @@ def _verify(obs: Observed, pod: PodView, result: contract.PublisherResult) -> Ac
     """Cross-check a reported publish against the repository; None when it checks out."""
     s0 = obs.stratum0
     if s0 is None:
-        return ReadStratum0()
+        # With someone waiting for the lock, the read serves as theirs too (the bucket's reflog
+        # and the tag database: handlers/handover.py).
+        return ReadStratum0(reflog=queueing.successor(obs) is not None, purpose="verify")
     tag = effective.effective_tag(obs.transaction)
     if s0.error:
         want = unconfirmed(f"publisher pod {pod.name}", f"revision {result['revisionAfter']}", s0.error)

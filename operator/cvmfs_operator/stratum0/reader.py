@@ -37,6 +37,8 @@ class Stratum0Reader(Protocol):
 
     def tags(self, manifest: Manifest | None = None) -> tuple[TagInfo, ...]: ...
 
+    def tag_database(self, manifest: Manifest | None = None) -> tuple[str, bytes] | None: ...
+
     def reflog_checksum(self, algorithm: str = "sha1") -> str | None: ...
 
 
@@ -61,12 +63,12 @@ class ObjectReader(abc.ABC):
         names a tag database which is missing is an error (:class:`ObjectMissing`), not "no tag":
         the exactly-once decision must not read a broken repository as "never published".
         """
-        database = self._tag_database(manifest)
+        database = self.tag_database(manifest)
         return None if database is None else find_tag(database[1], name, database[0])
 
     def tags(self, manifest: Manifest | None = None) -> tuple[TagInfo, ...]:
         """Every tag, sorted by name; empty for a repository without a tag database."""
-        database = self._tag_database(manifest)
+        database = self.tag_database(manifest)
         return () if database is None else list_tags(database[1], database[0])
 
     def reflog_checksum(self, algorithm: str = "sha1") -> str | None:
@@ -80,7 +82,9 @@ class ObjectReader(abc.ABC):
             return None
         return content_hash(reflog, algorithm)
 
-    def _tag_database(self, manifest: Manifest | None) -> tuple[str, bytes] | None:
+    def tag_database(self, manifest: Manifest | None = None) -> tuple[str, bytes] | None:
+        """(object name, compressed bytes) of the tag database the manifest names; None when it
+        names none. Content-addressed: what it says stays true for that manifest."""
         current = manifest if manifest is not None else self.manifest()
         if current.tag_db_hash is None:
             return None

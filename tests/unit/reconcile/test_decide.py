@@ -347,7 +347,10 @@ def test_pod_past_its_deadline_that_is_already_being_deleted_is_waited_for() -> 
 def test_successful_pod_records_the_publish_on_transaction_and_repository() -> None:
     txn = transaction(Phase.RUNNING, **running())
     done = pod(1, "Succeeded", exit_code=0, termination_message=result())
-    assert decide(observed(txn, lock=ME, pods=[done])) == ReadStratum0()
+    assert decide(observed(txn, lock=ME, pods=[done])) == ReadStratum0(purpose="verify")
+    # With someone waiting for the lock, the read takes the reflog too: it is handed on with it.
+    waiting = observed(txn, lock=ME, pods=[done], queue=[ME_ENTRY, OTHER_ENTRY])
+    assert decide(waiting) == ReadStratum0(reflog=True, purpose="verify")
     obs = observed(txn, lock=ME, pods=[done], stratum0=PUBLISHED)
     action, after = set_status(obs, Phase.SUCCEEDED, "Published")
     status = action.status

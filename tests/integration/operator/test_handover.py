@@ -1,0 +1,71 @@
+"""A queue moves on the predecessor's read of the repository, and stays exactly-once.
+
+In a queue, the Transaction that hands the lock on has just read the repository (verifying its
+own publish, its pod ended, the lock still held): that read serves the next one's pre-start checks,
+so a hand-over costs no S3 read of its own. Counted on the operator's /metrics; and a tag already
+published by the one before is still seen, so it is not published twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.operator.conftest import Kubelet, RepoFactory, transaction
+from tests.support.cluster import Cluster, OperatorProcess, eventually, free_port
+
+QUEUED = 5
+
+
+def _samples(port: int) -> dict[str, float] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "cvmfs_operator_stratum0_reads_total":
+                found[sample.labels["purpose"]] = sample.value
+            elif sample.name == "cvmfs_operator_stratum0_reads_handed_total":
+                found["handed"] = sample.value
+    return found
+
+
+async def test_a_queue_moves_on_the_reads_handed_over_with_the_lock(
+        cluster: Cluster, kubelet: Kubelet, repository: RepoFactory, operator_env: dict[str, str],
+        tmp_path: Path) -> None:
+    port = free_port()
+    process = OperatorProcess({**operator_env, "CVMFS_OPERATOR_METRICS_PORT": str(port)},
+                              tmp_path / "operator.log")
+    process.start()
+    try:
+        await cluster.create_repository(repository())
+        names = [f"h-{i}" for i in range(QUEUED)]
+        for name in names:
+            await cluster.create_transaction(transaction(name, tag={"name": name}))
+        # Same tag as the one before it, and last in the queue (ties in creation time are broken by
+        # name): published once, by the first of the two.
+        await cluster.create_transaction(transaction("z-again", tag={"name": names[-1]}))
+        for name in names:
+            await cluster.wait_phase("default", name, "Succeeded", timeout=60)
+        again = await cluster.wait_phase("default", "z-again", "Succeeded", timeout=60)
+
+        async def counted() -> dict[str, float] | None:
+            found = await asyncio.to_thread(_samples, port)
+            return found if found and found.get("handed") == QUEUED else None
+        reads = await eventually(counted, timeout=10, what="the read counters on /metrics")
+    finally:
+        process.stop()
+    assert "Traceback" not in process.log(), process.log()[-5000:]
+    assert again.get("reason") == "AlreadyPublished", again
+    assert not kubelet.started("z-again"), "a tag already in the repository was published again"
+    # Only the first start read the repository itself; each verification read once.
+    assert reads == {"start": 1.0, "verify": float(QUEUED), "handed": float(QUEUED)}, reads
+    revisions = [(await cluster.status("default", name)).get("revisionAfter") for name in names]
+    assert revisions == sorted(revisions), revisions
+    assert len(set(revisions)) == QUEUED, revisions
