@@ -1,11 +1,12 @@
 """Where a hand-over's time goes: the requests between one pod's end and the next pod's creation.
 
-For each hand-over of the burst case (a publisher pod's final phase written by the kubelet → the
-next pod of that repository created), the operator's own requests in between are found by name in
-the recording proxy's log: the Repository status write that records the result, the predecessor's
-final Transaction status write, the Lease hand-over and the pod creation. The segments between
-them are what the operator spent outside the API server (a watch delivery, an S3 read, a thread
-hand-off); the writes' durations are the API server's. Medians over all hand-overs.
+For each hand-over of the burst case (a publisher pod's final phase written by the kubelet and
+answered by the API server → the next pod of that repository created), the operator's own
+requests in between are found by name in the recording proxy's log: the Repository status write
+that records the result, the predecessor's final Transaction status write, the Lease hand-over
+and the pod creation. Their offsets from the pod's end show what the operator spent outside the
+API server (a watch delivery, an S3 read, a thread hand-off) and what the API server took.
+Medians over all hand-overs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from cvmfs_operator.render import names
 class HandOver:
     repository: str
     predecessor: str  # the Transaction whose pod ended (its name)
-    ended: float  # the kubelet's final status write of its pod reached the proxy
+    ended: float  # the API server answered the kubelet's final status write of its pod
+    end_sent: float  # that write reached the kubelet's proxy
     created: float  # the next pod's creation reached the proxy
     create_seconds: float  # how long the API server took to accept it
 
