@@ -9,31 +9,21 @@ published by the one before is still seen, so it is not published twice.
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 from pathlib import Path
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.operator.conftest import Kubelet, RepoFactory, transaction
 from tests.support.cluster import Cluster, OperatorProcess, eventually, free_port
+from tests.support.scrape import Exported, scrape
 
 QUEUED = 5
 
 
-def _samples(port: int) -> dict[str, float] | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return None
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "cvmfs_operator_stratum0_reads_total":
-                found[sample.labels["purpose"]] = sample.value
-            elif sample.name == "cvmfs_operator_stratum0_reads_handed_total":
-                found["handed"] = sample.value
-    return found
+def _reads(port: int) -> dict[str, float] | None:
+    seen = Exported(scrape(port))
+    found = {purpose: seen.value("cvmfs_operator_stratum0_reads_total", purpose=purpose)
+             for purpose in ("start", "verify")}
+    found["handed"] = seen.value("cvmfs_operator_stratum0_reads_handed_total")
+    return {k: v for k, v in found.items() if v is not None} or None
 
 
 async def test_a_queue_moves_on_the_reads_handed_over_with_the_lock(
@@ -56,7 +46,7 @@ async def test_a_queue_moves_on_the_reads_handed_over_with_the_lock(
         again = await cluster.wait_phase("default", "z-again", "Succeeded", timeout=60)
 
         async def counted() -> dict[str, float] | None:
-            found = await asyncio.to_thread(_samples, port)
+            found = await asyncio.to_thread(_reads, port)
             return found if found and found.get("handed") == QUEUED else None
         reads = await eventually(counted, timeout=10, what="the read counters on /metrics")
     finally:
@@ -66,6 +56,6 @@ async def test_a_queue_moves_on_the_reads_handed_over_with_the_lock(
     assert not kubelet.started("z-again"), "a tag already in the repository was published again"
     # Only the first start read the repository itself; each verification read once.
     assert reads == {"start": 1.0, "verify": float(QUEUED), "handed": float(QUEUED)}, reads
-    revisions = [(await cluster.status("default", name)).get("revisionAfter") for name in names]
+    revisions = [int((await cluster.status("default", name)).get("revisionAfter") or 0) for name in names]
     assert revisions == sorted(revisions), revisions
     assert len(set(revisions)) == QUEUED, revisions

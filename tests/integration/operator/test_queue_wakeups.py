@@ -11,13 +11,11 @@ with the operator's ``cvmfs_operator_reconcile_steps_total`` on /metrics.
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 from pathlib import Path
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.operator.conftest import Kubelet, RepoFactory, transaction
 from tests.support.cluster import Cluster, OperatorProcess, eventually, free_port
+from tests.support.scrape import Exported, scrape
 
 QUEUED = 30
 # A Transaction's own steps: its finalizer, queued, woken for the lock (acquire, pod), its pod's
@@ -28,17 +26,7 @@ STEPS_PER_TRANSACTION = 17
 
 
 def _steps(port: int) -> float | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return None
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "cvmfs_operator_reconcile_steps_total" \
-                    and sample.labels == {"kind": "Transaction"}:
-                return float(sample.value)
-    return None
+    return Exported(scrape(port)).value("cvmfs_operator_reconcile_steps_total", kind="Transaction")
 
 
 async def test_a_long_queue_is_not_woken_at_every_hand_over(

@@ -5,10 +5,7 @@ and the objects the operator writes read right in Argo CD (Lua) and Flux (kstatu
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 from pathlib import Path
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from cvmfs_operator.api import contract
 from cvmfs_operator.clients.simkubelet import Fate
@@ -17,37 +14,7 @@ from tests.integration.operator.conftest import FQRN, OPERATOR_NAMESPACE, Kubele
 from tests.support.cluster import Cluster, OperatorProcess, eventually, free_port
 from tests.support.gitops import CURRENT, FAILED, Health, argocd_health, kstatus
 from tests.support.monitoring import ARGOCD, dashboard_expressions, referenced, rule_expressions
-
-DERIVED = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
-
-
-def _scrape(port: int) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            return str(response.read().decode())
-    except OSError:
-        return ""
-
-
-class Exported:
-    """Names and label names a scrape shows: samples, and families declared without samples yet."""
-
-    def __init__(self, text: str) -> None:
-        self.samples: list[tuple[str, dict[str, str], float]] = []
-        self.names: set[str] = set()
-        self.labels: dict[str, set[str]] = {}
-        for family in text_string_to_metric_families(text):
-            self.names.update(family.name + suffix for suffix in DERIVED.get(family.type, ("",)))
-            for sample in family.samples:
-                self.samples.append((sample.name, dict(sample.labels), float(sample.value)))
-                self.names.add(sample.name)
-                self.labels.setdefault(sample.name, set()).update(sample.labels)
-
-    def value(self, name: str, **labels: str) -> float | None:
-        for sample, have, value in self.samples:
-            if sample == name and labels.items() <= have.items():
-                return value
-        return None
+from tests.support.scrape import Exported, scrape
 
 
 async def test_metrics_gauges_health_and_startup_line(
@@ -69,7 +36,7 @@ async def test_metrics_gauges_health_and_startup_line(
         assert created is not None
 
         async def busy() -> Exported | None:
-            seen = Exported(await asyncio.to_thread(_scrape, port))
+            seen = Exported(await asyncio.to_thread(scrape, port))
             running = seen.value("cvmfs_operator_publisher_pods", repository=FQRN, state="Running")
             waiting = seen.value("cvmfs_operator_queue_oldest_timestamp_seconds", repository=FQRN)
             # The oldest waiting one is "second" (the running one does not wait); a health read
@@ -83,7 +50,7 @@ async def test_metrics_gauges_health_and_startup_line(
         await cluster.wait_phase("default", "second", "Succeeded", timeout=60)
 
         async def settled() -> Exported | None:
-            seen = Exported(await asyncio.to_thread(_scrape, port))
+            seen = Exported(await asyncio.to_thread(scrape, port))
             # Counted just after the status is written: poll, do not assume.
             failed = seen.value("cvmfs_operator_transactions_finished_total", repository=FQRN,
                                 phase="Failed", reason="PublishFailed")
