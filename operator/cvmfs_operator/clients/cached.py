@@ -85,8 +85,14 @@ class CachingKubeClient(KubeClient):
             self.caches.repositories.put(cast(dict[str, Any], repo))
         return repo
 
-    def patch_repository_status(self, name: str, status: Mapping[str, Any]) -> None:
-        written = self._patch_repository(name, status)
+    def patch_repository_status(self, name: str, status: Mapping[str, Any],
+                                resource_version: str | None = None) -> None:
+        try:
+            written = self._patch_repository(name, status, resource_version)
+        except AlreadyExists as exc:  # 409: the Repository changed since the version decided from
+            self.caches.repositories.invalidate("", name)
+            self.get_repository(name)
+            raise Conflict(str(exc)) from None
         if written:
             self.caches.repositories.put(written)
 

@@ -143,13 +143,19 @@ class KubeClient:
             f"get Repository {name}", self.custom.get_cluster_custom_object,
             GROUP, VERSION, REPOSITORY_PLURAL, name))
 
-    def patch_repository_status(self, name: str, status: Mapping[str, Any]) -> None:
-        self._patch_repository(name, status)
+    def patch_repository_status(self, name: str, status: Mapping[str, Any],
+                                resource_version: str | None = None) -> None:
+        self._patch_repository(name, status, resource_version)
 
-    def _patch_repository(self, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+    def _patch_repository(self, name: str, status: Mapping[str, Any],
+                          resource_version: str | None = None) -> dict[str, Any]:
+        """A merge patch of the status; with ``resource_version``, only onto that version (409)."""
+        body: dict[str, Any] = {"status": dict(status)}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         return cast(dict[str, Any], self._call(
             f"patch status of Repository {name}", self.custom.patch_cluster_custom_object_status,
-            GROUP, VERSION, REPOSITORY_PLURAL, name, {"status": dict(status)}))
+            GROUP, VERSION, REPOSITORY_PLURAL, name, body))
 
     # RepositoryOperations
 

@@ -159,8 +159,9 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger,
             # (the next Transaction would find the bucket's reflog "changed outside the operator").
             # Written again after a crash before the Transaction's write: the same fields.
             recorded = bool(repo_fields and obs.repository is not None)
-            if repo_fields and obs.repository is not None:
-                rt.kube.patch_repository_status(fqrn, _with_queue(obs, repo_fields, status))
+            if repo_fields and obs.repository is not None:  # onto the version decided from (replicas)
+                rt.kube.patch_repository_status(fqrn, _with_queue(obs, repo_fields, status),
+                                                _version(obs.repository))
             if hand_over:  # then the lock, so that the next pod need not wait for the write below
                 successor = queueing.successor(obs)
                 if successor is not None:  # with what this one just read of the repository
@@ -215,11 +216,7 @@ def _create_pod(rt: Runtime, obs: Observed, attempt: int, reflog_checksum: str |
         revision_before=(s0.revision if s0 and s0.revision is not None else repo_status.get("revision")),
     )
     pod = render_pod(inputs)
-    try:
-        rt.kube.create_pod(pod)
-    except AlreadyExists:
-        return  # created before a restart: the next observation adopts it
-    rt.metrics.pods_started.labels(txn["spec"]["repository"]).inc()
+    fqrn = txn["spec"]["repository"]
     repo_fields: dict[str, object] = {}
     if reflog_checksum and reflog_checksum != repo_status.get("reflogChecksum"):
         repo_fields["reflogChecksum"] = reflog_checksum  # a first publish, or an acknowledged change
@@ -230,7 +227,16 @@ def _create_pod(rt: Runtime, obs: Observed, attempt: int, reflog_checksum: str |
     if repo_fields or _names_wrongly(obs):
         repo_fields["activeTransaction"] = _ref(txn)
         repo_fields["queueLength"] = _waiting(obs)
-        rt.kube.patch_repository_status(txn["spec"]["repository"], repo_fields)
+        # Before the pod, and a reflog record only onto the Repository it was decided from: written
+        # after the pod, it could land after the pod's own result, recorded by another replica, and
+        # undo it (the next publish then held ReflogMismatch); a stale replica's write gets a 409.
+        version = _version(obs.repository) if "reflogChecksum" in repo_fields else None
+        rt.kube.patch_repository_status(fqrn, repo_fields, version)
+    try:
+        rt.kube.create_pod(pod)
+    except AlreadyExists:
+        return  # created before a restart: the next observation adopts it
+    rt.metrics.pods_started.labels(fqrn).inc()
     message = f"Created publisher pod {rt.settings.namespace}/{pod['metadata']['name']} (attempt {attempt})"
     logger.info("%s", message)
     rt.kube.post_event(txn, "Normal", "PodCreated", message)
@@ -354,6 +360,6 @@ def _finalizer_pending(txn: Transaction) -> bool:
     return created is not None and (_now() - created).total_seconds() < FINALIZER_PATIENCE
 
 
-def _version(obj: Transaction) -> str | None:
+def _version(obj: Mapping[str, Any]) -> str | None:
     version = obj["metadata"].get("resourceVersion")
     return str(version) if version else None

@@ -132,8 +132,10 @@ def _set_status(rt: Runtime, obs: OperationObserved, action: act.SetStatus, logg
     op = obs.operation
     meta = op["metadata"]
     status = cast(dict[str, Any], action.status)
-    if action.repository and obs.repository is not None:  # first, as a publish's record (flow.py)
-        rt.kube.patch_repository_status(obs.fqrn, action.repository)
+    if action.repository and obs.repository is not None:  # first, as a publish's record (flow.py),
+        # and onto the Repository decided from (a stale replica's record would undo a newer one)
+        version = obs.repository["metadata"].get("resourceVersion")
+        rt.kube.patch_repository_status(obs.fqrn, action.repository, str(version) if version else None)
     rt.kube.patch_repository_operation_status(meta["namespace"], meta["name"], status, _version(op))
     reason = str(status.get("reason"))
     if action.event:

@@ -264,18 +264,22 @@ def sweep(rt: Runtime, repos: Mapping[str, Repository], context: _Context) -> No
         rt.metrics.publisher_pods(fqrn, summarize_pods(publishers, now))
         if mine or (repo.get("status") or {}).get("activeTransaction"):
             _sweep_orphans(rt, repo, mine, context.logger(repo))
+    known = {names.label_value(fqrn) for fqrn in repos}
+    for label, stray in by_label.items():
+        if label not in known:  # its Repository is gone (or not seen yet): its owner still judges it
+            _sweep_orphans(rt, None, stray, LOG)
 
 
 def _component(pod: Mapping[str, Any]) -> str | None:
     return cast(str | None, ((pod.get("metadata") or {}).get("labels") or {}).get(names.LABEL_COMPONENT))
 
 
-def _sweep_orphans(rt: Runtime, repo: Repository, pods: list[dict[str, Any]], logger: Logger) -> None:
-    """Stop publisher and operation pods whose owner is gone; forget such an active Transaction."""
-    fqrn = repo["metadata"]["name"]
+def _sweep_orphans(rt: Runtime, repo: Repository | None, pods: list[dict[str, Any]], logger: Logger) -> None:
+    """Stop publisher and operation pods whose owner is gone; forget such an active Transaction.
+    Without ``repo`` (pods of a Repository that is gone) the Event goes on the pod itself."""
     try:
         current: dict[tuple[orphans.Kind, str, str], str | None] = {}
-        active = (repo.get("status") or {}).get("activeTransaction")
+        active = (repo.get("status") or {}).get("activeTransaction") if repo is not None else None
         refs = [o.ref for o in map(orphans.owner, pods) if o is not None]
         if active:
             refs.append(("Transaction", active["namespace"], active["name"]))
@@ -288,12 +292,16 @@ def _sweep_orphans(rt: Runtime, repo: Repository, pods: list[dict[str, Any]], lo
             else:
                 found = rt.kube.get_repository(name)
             current[(kind, namespace, name)] = found["metadata"].get("uid") if found else None
+        by_name = {str(pod["metadata"]["name"]): pod for pod in pods}
         for orphan in orphans.orphans(pods, current):
             rt.kube.delete_pod(rt.settings.namespace, orphan.pod)
             message = f"Deleted pod {orphan.pod}: its {orphan.owner} is gone"
             logger.warning("%s", message)
-            rt.kube.post_event(repo, "Warning", "OrphanPodDeleted", message)
-        if active and current.get(("Transaction", active["namespace"], active["name"])) != active["uid"]:
-            rt.kube.patch_repository_status(fqrn, {"activeTransaction": None})
+            pod = {"apiVersion": "v1", "kind": "Pod", **by_name[orphan.pod]}
+            involved = repo if repo is not None else pod
+            rt.kube.post_event(involved, "Warning", "OrphanPodDeleted", message)
+        if repo is not None and active \
+                and current.get(("Transaction", active["namespace"], active["name"])) != active["uid"]:
+            rt.kube.patch_repository_status(repo["metadata"]["name"], {"activeTransaction": None})
     except KubeError as error:
         logger.warning("Could not look for orphaned pods: %s", error)

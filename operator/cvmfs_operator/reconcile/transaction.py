@@ -157,8 +157,11 @@ def _record(obs: Observed, pod: PodView) -> Action:
         event = f"Published revision {result['revisionAfter']}"
         # Recorded on the Repository by the lock's holder only (or with the lock free): one that
         # handed the lock on had recorded it first, and writing it again then (after a conflict
-        # or a restart) could overwrite the next holder's newer publish.
-        recorder = obs.holds_lock or obs.lock_holder is None
+        # or a restart) could overwrite the next holder's newer publish; nor over a newer revision.
+        known = (obs.repository.get("status") or {}).get("revision") if obs.repository else None
+        after = result["revisionAfter"]
+        newer = isinstance(known, int) and isinstance(after, int) and known > after
+        recorder = (obs.holds_lock or obs.lock_holder is None) and not newer
         return set_status(obs, want, event, repository=repo_fields if recorder else None) \
             or Wait(obs.reconcile_interval)
     if outcome.cancelled:

@@ -213,6 +213,28 @@ async def test_a_force_deleted_transaction_leaves_no_pod_and_does_not_block_the_
     assert any("is gone" in event for event in events), events
 
 
+async def test_a_pod_whose_transaction_and_repository_are_both_gone_is_stopped(
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet, repository: RepoFactory) -> None:
+    """No Repository is left to sweep its pods: the pod's own owner reference still judges it."""
+    kubelet.fates["stray"] = Fate(hang=True)
+    await cluster.create_repository(repository())
+    stray = await cluster.create_transaction(transaction("stray"))
+    await cluster.wait_phase("default", "stray", "Running")
+    await asyncio.to_thread(operator.stop)
+    await asyncio.to_thread(
+        cluster.kube._call, "strip finalizers", cluster.kube.custom.patch_namespaced_custom_object,
+        "cvmfs.cern.ch", "v1alpha1", "default", "transactions", "stray", {"metadata": {"finalizers": []}})
+    await cluster.delete_transaction("default", "stray")
+    await cluster.delete_repository(FQRN)
+    await cluster.wait_gone("default", "stray")
+    operator.start()
+
+    async def orphan_gone() -> bool:
+        return await cluster.publisher_pods(stray["metadata"]["uid"]) == []
+    await eventually(orphan_gone, timeout=30, what="the publisher pod of a deleted Repository deleted")
+    assert "Traceback" not in operator.log()
+
+
 async def test_a_force_deleted_operation_leaves_no_pod_and_does_not_block_the_repository(
         cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
         repository: RepoFactory) -> None:

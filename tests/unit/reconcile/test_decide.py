@@ -373,6 +373,22 @@ def test_successful_pod_records_the_publish_on_transaction_and_repository() -> N
     assert decide(observed(after.transaction)) == Done()
 
 
+def test_a_publish_older_than_the_repository_records_is_not_recorded_over_it() -> None:
+    """Decided late (a replica behind): the Repository already records a newer revision."""
+    txn = transaction(Phase.RUNNING, **running())
+    done = pod(1, "Succeeded", exit_code=0, termination_message=result())
+    repo = repository()
+    repo["status"] = {"revision": 9, "reflogChecksum": "f" * 40}
+    action, _ = set_status(observed(txn, repo=repo, lock=ME, pods=[done], stratum0=PUBLISHED),
+                           Phase.SUCCEEDED, "Published")
+    assert action.status.get("revisionAfter") == 8
+    assert action.repository is None
+    repo["status"] = {"revision": 8}  # the same publish seen by the health loop: recorded
+    action, _ = set_status(observed(txn, repo=repo, lock=ME, pods=[done], stratum0=PUBLISHED),
+                           Phase.SUCCEEDED, "Published")
+    assert action.repository is not None
+
+
 def test_reported_publish_missing_from_the_repository_fails_verification() -> None:
     txn = transaction(Phase.RUNNING, **running())
     done = pod(1, "Succeeded", exit_code=0, termination_message=result())
