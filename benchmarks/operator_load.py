@@ -46,7 +46,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import kmock  # noqa: E402
-from benchmarks import handover  # noqa: E402
 from tests.support import invariants, killer, runs  # noqa: E402
 from tests.support.apiproxy import (  # noqa: E402
     ApiProxy,
@@ -61,6 +60,7 @@ from tests.support.emulated import with_real_discovery  # noqa: E402
 from tests.support.replicas import replica_report  # noqa: E402
 from tests.support.s3 import ACCESS_KEY, SECRET_KEY, MotoProcess  # noqa: E402
 
+from benchmarks import handover  # noqa: E402
 from cvmfs_operator.api import contract  # noqa: E402
 from cvmfs_operator.api.types import GROUP, REPOSITORY_PLURAL, TRANSACTION_PLURAL, VERSION  # noqa: E402
 from cvmfs_operator.cli.emulator import ApiEmulator  # noqa: E402
