@@ -53,7 +53,7 @@ async def test_a_queue_moves_on_the_reads_handed_over_with_the_lock(
 
         async def counted() -> dict[str, float] | None:
             found = await asyncio.to_thread(_reads, port)
-            return found if found and found.get("handed") == QUEUED else None
+            return found if found and "verify" in found else None  # counted before each status
         reads = await eventually(counted, timeout=10, what="the read counters on /metrics")
     finally:
         process.stop()
