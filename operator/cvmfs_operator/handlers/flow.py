@@ -158,7 +158,7 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger,
             # a crash right after the Transaction's final write, which ends all further looks at it
             # (the next Transaction would find the bucket's reflog "changed outside the operator").
             # Written again after a crash before the Transaction's write: the same fields.
-            recorded = bool(repo_fields and obs.repository is not None)
+            recorded = bool(repo_fields) and obs.repository is not None
             if repo_fields and obs.repository is not None:  # onto the version decided from (replicas)
                 rt.kube.patch_repository_status(fqrn, _with_queue(obs, repo_fields, status),
                                                 _version(obs.repository))

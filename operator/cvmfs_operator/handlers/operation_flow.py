@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from cvmfs_operator.api import operations
@@ -123,8 +123,8 @@ def _refuse(rt: Runtime, op: RepositoryOperation, errors: list[str], logger: Log
     return act.Done()
 
 
-def _version(op: RepositoryOperation) -> str | None:
-    version = op["metadata"].get("resourceVersion")
+def _version(obj: Mapping[str, Any]) -> str | None:
+    version = obj["metadata"].get("resourceVersion")
     return str(version) if version else None
 
 
@@ -134,8 +134,7 @@ def _set_status(rt: Runtime, obs: OperationObserved, action: act.SetStatus, logg
     status = cast(dict[str, Any], action.status)
     if action.repository and obs.repository is not None:  # first, as a publish's record (flow.py),
         # and onto the Repository decided from (a stale replica's record would undo a newer one)
-        version = obs.repository["metadata"].get("resourceVersion")
-        rt.kube.patch_repository_status(obs.fqrn, action.repository, str(version) if version else None)
+        rt.kube.patch_repository_status(obs.fqrn, action.repository, _version(obs.repository))
     rt.kube.patch_repository_operation_status(meta["namespace"], meta["name"], status, _version(op))
     reason = str(status.get("reason"))
     if action.event:
