@@ -186,6 +186,22 @@ async def test_a_failed_pod_is_kept_for_ttl_seconds_after_finished(
     assert await cluster.transaction("default", "kept") is not None  # the TTL never removes the CR
 
 
+async def _force_delete_while_down(cluster: Cluster, operator: OperatorProcess, name: str, *,
+                                   and_repository: bool = False) -> None:
+    """While the operator is down, someone strips the Transaction's finalizer and deletes it
+    (`kubectl patch --type=merge -p '{"metadata":{"finalizers":null}}'`, then delete), and perhaps
+    its Repository too; then the operator starts again."""
+    await asyncio.to_thread(operator.stop)
+    await asyncio.to_thread(
+        cluster.kube._call, "strip finalizers", cluster.kube.custom.patch_namespaced_custom_object,
+        "cvmfs.cern.ch", "v1alpha1", "default", "transactions", name, {"metadata": {"finalizers": []}})
+    await cluster.delete_transaction("default", name)
+    if and_repository:
+        await cluster.delete_repository(FQRN)
+    await cluster.wait_gone("default", name)
+    operator.start()
+
+
 async def test_a_force_deleted_transaction_leaves_no_pod_and_does_not_block_the_repository(
         cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet,
         repository: RepoFactory) -> None:
@@ -194,15 +210,7 @@ async def test_a_force_deleted_transaction_leaves_no_pod_and_does_not_block_the_
     forced = await cluster.create_transaction(transaction("forced"))
     await cluster.wait_phase("default", "forced", "Running")
 
-    # While the operator is down, someone strips the finalizer and deletes the Transaction
-    # (`kubectl patch --type=merge -p '{"metadata":{"finalizers":null}}'`, then delete).
-    await asyncio.to_thread(operator.stop)
-    await asyncio.to_thread(
-        cluster.kube._call, "strip finalizers", cluster.kube.custom.patch_namespaced_custom_object,
-        "cvmfs.cern.ch", "v1alpha1", "default", "transactions", "forced", {"metadata": {"finalizers": []}})
-    await cluster.delete_transaction("default", "forced")
-    await cluster.wait_gone("default", "forced")
-    operator.start()
+    await _force_delete_while_down(cluster, operator, "forced")
 
     async def orphan_gone() -> bool:
         return await cluster.publisher_pods(forced["metadata"]["uid"]) == []
@@ -220,14 +228,7 @@ async def test_a_pod_whose_transaction_and_repository_are_both_gone_is_stopped(
     await cluster.create_repository(repository())
     stray = await cluster.create_transaction(transaction("stray"))
     await cluster.wait_phase("default", "stray", "Running")
-    await asyncio.to_thread(operator.stop)
-    await asyncio.to_thread(
-        cluster.kube._call, "strip finalizers", cluster.kube.custom.patch_namespaced_custom_object,
-        "cvmfs.cern.ch", "v1alpha1", "default", "transactions", "stray", {"metadata": {"finalizers": []}})
-    await cluster.delete_transaction("default", "stray")
-    await cluster.delete_repository(FQRN)
-    await cluster.wait_gone("default", "stray")
-    operator.start()
+    await _force_delete_while_down(cluster, operator, "stray", and_repository=True)
 
     async def orphan_gone() -> bool:
         return await cluster.publisher_pods(stray["metadata"]["uid"]) == []
