@@ -61,6 +61,7 @@ from tests.support.replicas import replica_report  # noqa: E402
 from tests.support.s3 import ACCESS_KEY, SECRET_KEY, MotoProcess  # noqa: E402
 
 from benchmarks import handover  # noqa: E402
+from benchmarks.finals import Finals  # noqa: E402
 from cvmfs_operator.api import contract  # noqa: E402
 from cvmfs_operator.api.types import GROUP, REPOSITORY_PLURAL, TRANSACTION_PLURAL, VERSION  # noqa: E402
 from cvmfs_operator.cli.emulator import ApiEmulator  # noqa: E402
@@ -146,6 +147,7 @@ class Bench:
     operator_namespace: str
     namespace: str  # where the benchmark's Transactions live
     emulated: bool
+    finals: Finals  # which Transactions are final, from a watch
     repositories: list[str] = field(default_factory=list)
     transactions: dict[tuple[str, str], str] = field(default_factory=dict)
     other_records: list[Record] = field(default_factory=list)  # of a second replica's proxy
@@ -190,14 +192,7 @@ class Bench:
                 for item in data.get("items", [])}
 
     async def wait_final(self, names_: Iterable[str], timeout: float) -> bool:
-        wanted = set(names_)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            phases = await self.phases()
-            if all(phases.get(n) in invariants.FINAL for n in wanted):
-                return True
-            await asyncio.sleep(0.2)
-        return False
+        return await self.finals.wait(names_, timeout)
 
     async def wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -292,8 +287,10 @@ async def bench_environment(args: argparse.Namespace, workdir: Path) -> AsyncIte
         operator = OperatorProcess(env, workdir / "operator.log")
         operator.start()
         stack.push_async_callback(asyncio.to_thread, operator.stop)
+        finals = Finals(kube, namespace)
+        stack.push_async_callback(asyncio.to_thread, finals.stop)
         bench = Bench(args, kube, proxy, kubelet_proxy, kubelet, operator, s3.url, bucket,
-                      operator_namespace, namespace, emulated)
+                      operator_namespace, namespace, emulated, finals)
         if not emulated:
             stack.push_async_callback(cleanup_real_cluster, bench)
         yield bench
@@ -458,7 +455,8 @@ async def case_burst(bench: Bench) -> Figures:
     figures.add("GET+LIST per Transaction", f"{sum(1 for r in records if r.info.verb in READS) / n:.1f}")
     figures.add("writes per Transaction", f"{sum(1 for r in records if r.info.verb in WRITES) / n:.1f}")
     figures.add("operator peak RSS (VmHWM)", f"{peak.get('VmHWM', 0) / 1024:.0f} MB")
-    figures.add("operator CPU until all final", f"{cpu:.0f} s = {cpu / wall:.2f} cores")
+    figures.add("operator CPU until all final",
+                f"{cpu:.0f} s = {cpu / wall:.2f} cores = {cpu / n * 1000:.1f} ms per Transaction")
     # One interpreter lock: near 1 core, the proxies and the kubelet delay what they carry.
     figures.add("harness CPU (proxies, kubelet, emulator)", f"{harness:.0f} s = {harness / wall:.2f} cores")
     figures.add("idle afterwards", idle)
