@@ -38,6 +38,10 @@ def version_of(obj: Mapping[str, Any]) -> int | None:
         return None
 
 
+def _labels(obj: Mapping[str, Any]) -> dict[str, str]:
+    return dict((obj.get("metadata") or {}).get("labels") or {})
+
+
 def _newer(candidate: int | None, known: int | None) -> bool:
     """Whether a version may replace the known one (equal: the same object, take it)."""
     return candidate is None or known is None or candidate >= known
@@ -49,6 +53,9 @@ class Store:
         self._objects: dict[Key, dict[str, Any]] = {}
         self._tombstones: dict[Key, tuple[int | None, float]] = {}
         self._guard = threading.Lock()
+        # (label, value) -> keys: a selection reads the objects carrying one of its labels, not
+        # every object (the control loop selects a repository's or a Transaction's pods each step).
+        self._by_label: dict[tuple[str, str], set[Key]] = {}
         self._trim = trim
         self.synced = threading.Event()  # set once a complete list has been loaded
 
@@ -61,11 +68,28 @@ class Store:
 
     def select(self, labels: Mapping[str, str], namespace: str | None = None) -> list[dict[str, Any]]:
         with self._guard:
-            objects = list(self._objects.values())
+            if labels:
+                keys = min((self._by_label.get(pair, set()) for pair in labels.items()), key=len)
+                objects = [self._objects[key] for key in keys]
+            else:
+                objects = list(self._objects.values())
         return [obj for obj in objects
                 if (namespace is None or (obj.get("metadata") or {}).get("namespace") == namespace)
-                and all(((obj.get("metadata") or {}).get("labels") or {}).get(k) == v
-                        for k, v in labels.items())]
+                and all(_labels(obj).get(k) == v for k, v in labels.items())]
+
+    def _index(self, key: Key, obj: Mapping[str, Any] | None) -> None:
+        """Under the guard: ``key`` now holds ``obj`` (None: nothing)."""
+        old = self._objects.get(key)
+        if old is not None:
+            for pair in _labels(old).items():
+                keys = self._by_label.get(pair)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self._by_label[pair]
+        if obj is not None:
+            for pair in _labels(obj).items():
+                self._by_label.setdefault(pair, set()).add(key)
 
     def put(self, obj: Mapping[str, Any]) -> bool:
         """Keep ``obj`` unless a newer version (or its deletion) is already known."""
@@ -79,6 +103,7 @@ class Store:
             known = self._objects.get(key)
             if known is not None and not _newer(version, version_of(known)):
                 return False
+            self._index(key, stored)
             self._objects[key] = stored
             self._tombstones.pop(key, None)
             return True
@@ -91,6 +116,7 @@ class Store:
             known = self._objects.get(key)
             if known is not None and version is not None and (version_of(known) or 0) > version:
                 return  # re-created since
+            self._index(key, None)
             self._objects.pop(key, None)
             self._tombstones[key] = (version, time.monotonic())
             if len(self._tombstones) > TOMBSTONES_MAX:
@@ -99,6 +125,7 @@ class Store:
     def invalidate(self, namespace: str, name: str) -> None:
         """Forget what is known (it proved stale): the next reader asks the API server."""
         with self._guard:
+            self._index((namespace, name), None)
             self._objects.pop((namespace, name), None)
 
     def replace(self, objects: Iterable[Mapping[str, Any]], version: str | None) -> None:
@@ -122,6 +149,10 @@ class Store:
             for key in self._objects.keys() - fresh.keys():
                 self._tombstones[key] = (version_of(self._objects[key]), time.monotonic())
             self._objects = fresh
+            self._by_label = {}
+            for key, obj in fresh.items():
+                for pair in _labels(obj).items():
+                    self._by_label.setdefault(pair, set()).add(key)
             for key in fresh:
                 self._tombstones.pop(key, None)
         self.synced.set()

@@ -2,18 +2,14 @@
 
 The tag database is the object ``data/<H[:2]>/<H[2:]>H`` named by the manifest's ``H`` field: a
 zlib-compressed SQLite file with the table ``tags(name, hash, revision, timestamp, channel,
-description, size, branch)``. SQLite reads files only, so the decompressed bytes go to a private
-temporary file that is removed before returning.
+description, size, branch)``. The decompressed bytes are opened as an in-memory database
+(``sqlite3.Connection.deserialize``): nothing is written to disk, and nothing outlives the read.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import tempfile
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cvmfs_operator.stratum0.errors import CorruptObject
@@ -61,17 +57,19 @@ def decompress(data: bytes, object_name: str, limit: int = MAX_DECOMPRESSED_BYTE
 
 def _query(database: bytes, object_name: str, sql: str, params: tuple[str, ...]) -> list[TagInfo]:
     plain = decompress(database, object_name)
-    with _sqlite_file(plain) as path:
+    # In memory (no temporary file per read): the database is small and only read.
+    connection = sqlite3.connect(":memory:")
+    try:
         try:
-            connection = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
-        except sqlite3.Error as error:
+            connection.deserialize(plain)
+        except (sqlite3.Error, OverflowError) as error:
             raise CorruptObject(f"cannot open as SQLite ({error})", object_name=object_name) from None
         try:
             rows = connection.execute(sql, params).fetchall()
         except sqlite3.Error as error:
             raise CorruptObject(f"not a cvmfs tag database ({error})", object_name=object_name) from None
-        finally:
-            connection.close()
+    finally:
+        connection.close()
     return [_row_to_tag(row, object_name) for row in rows]
 
 
@@ -89,12 +87,3 @@ def _row_to_tag(row: tuple[object, ...], object_name: str) -> TagInfo:
         size=size if isinstance(size, int) else 0,
         branch=branch if isinstance(branch, str) else "",
     )
-
-
-@contextmanager
-def _sqlite_file(content: bytes) -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="cvmfs-tags-") as directory:
-        path = os.path.join(directory, "history.db")
-        with open(path, "wb") as handle:
-            handle.write(content)
-        yield path

@@ -96,3 +96,36 @@ def test_trim_drops_managed_fields_and_kopfs_copy_of_the_spec() -> None:
     assert "managedFields" not in trimmed["metadata"]
     assert trimmed["metadata"]["annotations"] == {"cvmfs.cern.ch/accept-reflog-checksum": "abc"}
     assert trimmed["spec"] == {"v": 1}
+
+
+def names(objects: list[dict[str, Any]]) -> list[str]:
+    return sorted(o["metadata"]["name"] for o in objects)
+
+
+def test_a_selection_follows_labels_through_every_change() -> None:
+    store = Store("pod")
+    store.put(obj("a", 1, repo="r1", txn="t1"))
+    store.put(obj("b", 2, repo="r1", txn="t2"))
+    store.put(obj("c", 3, repo="r2", txn="t3"))
+    store.put(obj("d", 4, ns="other", repo="r1"))
+    assert names(store.select({"repo": "r1"})) == ["a", "b", "d"]
+    assert names(store.select({"repo": "r1"}, "ops")) == ["a", "b"]
+    assert names(store.select({"repo": "r1", "txn": "t2"})) == ["b"]
+    assert names(store.select({"repo": "r3"})) == []
+    assert names(store.select({})) == ["a", "b", "c", "d"]
+
+    store.put(obj("b", 5, repo="r2", txn="t2"))  # relabelled: it leaves r1
+    assert names(store.select({"repo": "r1"}, "ops")) == ["a"]
+    assert names(store.select({"repo": "r2"})) == ["b", "c"]
+    assert not store.put(obj("b", 4, repo="r1", txn="t2"))  # an older version changes nothing
+    assert names(store.select({"repo": "r1"}, "ops")) == ["a"]
+
+    store.delete(obj("a", 6))
+    store.invalidate("ops", "c")
+    assert names(store.select({"repo": "r1"}, "ops")) == []
+    assert names(store.select({"repo": "r2"})) == ["b"]
+
+    store.replace([obj("e", 10, repo="r1"), obj("b", 10, repo="r9")], "10")
+    assert names(store.select({"repo": "r1"})) == ["e"]
+    assert names(store.select({"repo": "r2"})) == []
+    assert names(store.select({"repo": "r9"})) == ["b"]
