@@ -3,13 +3,18 @@
 The tag database is the object ``data/<H[:2]>/<H[2:]>H`` named by the manifest's ``H`` field: a
 zlib-compressed SQLite file with the table ``tags(name, hash, revision, timestamp, channel,
 description, size, branch)``. The decompressed bytes are opened as an in-memory database
-(``sqlite3.Connection.deserialize``): nothing is written to disk, and nothing outlives the read.
+(``sqlite3.Connection.deserialize``) where Python's SQLite can, else from a private temporary
+file; nothing outlives the read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import tempfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cvmfs_operator.stratum0.errors import CorruptObject
@@ -55,22 +60,40 @@ def decompress(data: bytes, object_name: str, limit: int = MAX_DECOMPRESSED_BYTE
     return plain
 
 
-def _query(database: bytes, object_name: str, sql: str, params: tuple[str, ...]) -> list[TagInfo]:
+# Python's sqlite3 has ``deserialize`` only where SQLite was built with it (always since SQLite
+# 3.36; the publisher image's AlmaLinux 9 ships 3.34): elsewhere a private temporary file.
+IN_MEMORY = hasattr(sqlite3.Connection, "deserialize")
+
+
+def _query(database: bytes, object_name: str, sql: str, params: tuple[str, ...],
+           in_memory: bool = IN_MEMORY) -> list[TagInfo]:
     plain = decompress(database, object_name)
-    # In memory (no temporary file per read): the database is small and only read.
-    connection = sqlite3.connect(":memory:")
-    try:
-        try:
-            connection.deserialize(plain)
-        except (sqlite3.Error, OverflowError) as error:
-            raise CorruptObject(f"cannot open as SQLite ({error})", object_name=object_name) from None
+    with _open(plain, object_name, in_memory) as connection:
         try:
             rows = connection.execute(sql, params).fetchall()
         except sqlite3.Error as error:
             raise CorruptObject(f"not a cvmfs tag database ({error})", object_name=object_name) from None
-    finally:
-        connection.close()
     return [_row_to_tag(row, object_name) for row in rows]
+
+
+@contextlib.contextmanager
+def _open(plain: bytes, object_name: str, in_memory: bool) -> Iterator[sqlite3.Connection]:
+    with contextlib.ExitStack() as stack:
+        try:
+            if in_memory:
+                connection = sqlite3.connect(":memory:")
+                stack.callback(connection.close)
+                connection.deserialize(plain)
+            else:
+                directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="cvmfs-tags-"))
+                path = os.path.join(directory, "history.db")
+                with open(path, "wb") as handle:
+                    handle.write(plain)
+                connection = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+                stack.callback(connection.close)
+        except (sqlite3.Error, OverflowError) as error:
+            raise CorruptObject(f"cannot open as SQLite ({error})", object_name=object_name) from None
+        yield connection
 
 
 def _row_to_tag(row: tuple[object, ...], object_name: str) -> TagInfo:

@@ -10,6 +10,7 @@ import zlib
 import pytest
 
 from cvmfs_operator.stratum0 import CorruptObject, TagInfo, find_tag, list_tags
+from cvmfs_operator.stratum0.tags import _query
 from tests.support.cvmfs_layout import Tag, fake_hash, tag_database_bytes
 
 ROOT = fake_hash("revision-3")
@@ -72,3 +73,16 @@ def test_sqlite_without_tags_table() -> None:
             data = zlib.compress(f.read())
     with pytest.raises(CorruptObject, match=r"not a cvmfs tag database .*no such table: tags"):
         list_tags(data, "data/ab/cdH")
+
+
+@pytest.mark.parametrize("in_memory", [True, False], ids=["in-memory", "temporary-file"])
+def test_both_ways_of_opening_read_the_same_tags_and_refuse_the_same_garbage(in_memory: bool) -> None:
+    """Where Python's SQLite cannot deserialize (older SQLite), a private temporary file is read."""
+    sql = "SELECT name, hash, revision, timestamp, channel, description, size, branch FROM tags ORDER BY name"
+    tags = _query(tag_database_bytes(TAGS), "data/63/9dH", sql, (), in_memory=in_memory)
+    assert tags == sorted(list_tags(tag_database_bytes(TAGS)), key=lambda tag: tag.name)
+    with pytest.raises(CorruptObject, match=r"^data/63/9dH: not a cvmfs tag database"):
+        _query(zlib.compress(b"this is not a database" * 100), "data/63/9dH", sql, (), in_memory=in_memory)
+    before = set(os.listdir(tempfile.gettempdir()))
+    _query(tag_database_bytes(TAGS), "data/63/9dH", sql, (), in_memory=in_memory)
+    assert not {n for n in set(os.listdir(tempfile.gettempdir())) - before if n.startswith("cvmfs-tags-")}
