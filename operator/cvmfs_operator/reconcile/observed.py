@@ -101,6 +101,14 @@ class Observed:
     def holds_lock(self) -> bool:
         return self.lock_holder == self.me
 
+    @property
+    def subject(self) -> Transaction:
+        return self.transaction
+
+    @property
+    def fqrn(self) -> str:
+        return str(self.transaction["spec"].get("repository", ""))
+
 
 def queue_length(queue: Sequence[QueueEntry], running_uid: str | None) -> int:
     """Transactions of a repository that wait: every unfinished one except the one publishing."""

@@ -1,8 +1,9 @@
 """The next step for one RepositoryOperation, decided from observed state only (pure).
 
-The Transaction's control loop, for operations: the same per-repository FIFO queue (both kinds,
-by creation time) and Lease lock, a pod per attempt, retries within ``backoffLimit`` for failures
-that left the repository unchanged. Before every attempt the repository is read: an operation
+The Transaction's control loop (:mod:`reconcile.lifecycle`), for operations: the same
+per-repository FIFO queue (both kinds, by creation time) and Lease lock, a pod per attempt,
+retries within ``backoffLimit`` for failures that left the repository unchanged; this module is
+the operation's :class:`~reconcile.lifecycle.Kind`. Before every attempt the repository is read: an operation
 whose effect is already there (a rollback to the current head, a tag where it should be, a tag
 to remove that is gone) ends ``Succeeded`` with reason ``AlreadyDone`` (``Recovered`` after an
 attempt that left no result), and an operation that signs a manifest or re-hashes the reflog
@@ -14,24 +15,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from cvmfs_operator.api import operations, phases, validation
+from cvmfs_operator.api import operations
 from cvmfs_operator.api.operation_contract import OperationErrorClass, OperationResult
 from cvmfs_operator.api.phases import Phase
-from cvmfs_operator.reconcile import operation_results, queueing, reflog, timeline
+from cvmfs_operator.reconcile import lifecycle, operation_results, reflog, timeline
 from cvmfs_operator.reconcile.actions import (
-    AcquireLock,
     Action,
     CreatePod,
-    DeletePod,
-    Done,
     ReadStratum0,
-    ReleaseLock,
     Wait,
 )
-from cvmfs_operator.reconcile.observed import PodView, parse_time, rfc3339
+from cvmfs_operator.reconcile.observed import PodView, rfc3339
 from cvmfs_operator.reconcile.operation_status import RECORD_FIELD, OperationObserved, record, set_status
 from cvmfs_operator.reconcile.status import Desired, contradicted, unconfirmed
-from cvmfs_operator.reconcile.transaction import DEADLINE_GRACE_SECONDS
 
 REFLOG_GATED = frozenset({"rollback", "tag", "gc"})  # sign a manifest or re-hash the reflog
 DONE_REASONS = {"rollback": "RolledBack", "tag": "Tagged", "resign": "Resigned", "gc": "GarbageCollected",
@@ -39,71 +35,16 @@ DONE_REASONS = {"rollback": "RolledBack", "tag": "Tagged", "resign": "Resigned",
 
 
 def refuse_invalid(obs: OperationObserved, errors: list[str]) -> Action:
-    phase = phases.parse((obs.operation.get("status") or {}).get("phase"))
-    if phase.terminal:
-        return Done()
-    message = "; ".join(errors)
-    want = Desired(Phase.FAILED, "InvalidSpec", message, {"completionTime": rfc3339(obs.now)})
-    return set_status(obs, want, f"Refused: {message}", warning=True) or Done()
+    return lifecycle.refuse_invalid(KIND, obs, errors)
 
 
 def decide(obs: OperationObserved) -> Action:
-    current = obs.operation.get("status") or {}
-    phase = phases.parse(current.get("phase"))
-    if phase.terminal:
-        return _after_finish(obs, phase)
-    latest = max(obs.pods, key=lambda p: p.attempt) if obs.pods else None
-    attempts = int(current.get("attempts") or 0)
-    if latest is not None and latest.attempt > attempts:
-        return _adopt(obs, latest)
-    if latest is not None and not latest.terminated:
-        return _watch_running(obs, latest)
-    if latest is not None and latest.attempt == attempts and _last_failure(obs).get("attempt") != attempts:
-        return _record(obs, latest)
-    for pod in obs.pods:  # pods of recorded failed attempts are not kept while retrying
-        if pod.deleting:
-            return Wait(min(1.0, obs.reconcile_interval))
-        return DeletePod(pod.name, f"attempt {pod.attempt} ended and was recorded")
-    return _start_or_queue(obs, phase, attempts)
+    return lifecycle.decide(KIND, obs)
 
 
 def decide_deletion(obs: OperationObserved) -> Action:
     """Being deleted: stop its pods, then release the lock once they are gone."""
-    for pod in obs.pods:
-        if not pod.terminated and not pod.deleting:
-            return DeletePod(pod.name, "the RepositoryOperation is being deleted")
-    if any(not pod.terminated for pod in obs.pods):
-        return Wait(1.0)
-    if obs.holds_lock:
-        return ReleaseLock(queueing.successor(obs))
-    for pod in obs.pods:
-        if pod.deleting:
-            return Wait(1.0)
-        return DeletePod(pod.name, "the RepositoryOperation is being deleted")
-    return Done()
-
-
-def _last_failure(obs: OperationObserved) -> dict[str, Any]:
-    return dict((obs.operation.get("status") or {}).get("lastFailure") or {})
-
-
-def _adopt(obs: OperationObserved, pod: PodView) -> Action:
-    started = (obs.operation.get("status") or {}).get("startTime") or rfc3339(pod.created or obs.now)
-    want = Desired(Phase.RUNNING, "Running", f"operation pod {pod.name} (attempt {pod.attempt})",
-                   {"attempts": pod.attempt, "podName": pod.name, "queuePosition": None,
-                    "startTime": started})
-    return set_status(obs, want) or Wait(obs.reconcile_interval)
-
-
-def _watch_running(obs: OperationObserved, pod: PodView) -> Action:
-    start = pod.created or parse_time((obs.operation.get("status") or {}).get("startTime"))
-    limit = operations.timeout_seconds(obs.operation) + DEADLINE_GRACE_SECONDS
-    if start is not None and (obs.now - start).total_seconds() > limit and not pod.deleting:
-        want = Desired(Phase.FAILED, "DeadlineExceeded",
-                       f"operation pod {pod.name} did not finish within spec.timeoutSeconds",
-                       {"completionTime": rfc3339(obs.now), "podName": pod.name})
-        return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
-    return Wait(obs.reconcile_interval)
+    return lifecycle.decide_deletion(KIND, obs)
 
 
 def _result_fields(result: OperationResult) -> dict[str, Any]:
@@ -220,7 +161,7 @@ def _already_done(obs: OperationObserved) -> str | None:
     return None
 
 
-def _start_attempt(obs: OperationObserved, phase: Phase, attempts: int, *, exhausted: bool) -> Action:
+def _start_attempt(obs: OperationObserved, phase: Phase, attempts: int, exhausted: bool) -> Action:
     s0 = obs.stratum0
     if s0 is None or not s0.reflog_read:
         return ReadStratum0(reflog=True)
@@ -239,7 +180,7 @@ def _start_attempt(obs: OperationObserved, phase: Phase, attempts: int, *, exhau
             "queuePosition": None, "completionTime": rfc3339(obs.now)})
         return set_status(obs, want, message) or Wait(obs.reconcile_interval)
     if exhausted:
-        failure = _last_failure(obs)
+        failure = lifecycle.last_failure(obs)
         want = Desired(Phase.FAILED, str(failure.get("reason", "Failed")),
                        f"gave up after {attempts} attempts: {failure.get('message', '')!s}",
                        {"completionTime": rfc3339(obs.now)})
@@ -249,13 +190,7 @@ def _start_attempt(obs: OperationObserved, phase: Phase, attempts: int, *, exhau
     decision = reflog.decide(obs.repository, s0, now=rfc3339(obs.now))
     if isinstance(decision, reflog.Mismatch):
         if obs.kind in REFLOG_GATED:
-            want = Desired(waiting, "ReflogMismatch", decision.message, {"queuePosition": None})
-            recorded: dict[str, Any] = dict((obs.repository.get("status") or {}).get("reflogMismatch") or {})
-            known = (recorded.get("expected"), recorded.get("found")) == (
-                decision.record["expected"], decision.record["found"])
-            action = set_status(obs, want, decision.message, warning=True,
-                                repository=None if known else {"reflogMismatch": decision.record})
-            return action or Wait(max(obs.reconcile_interval, 5.0))
+            return lifecycle.reflog_refused(KIND, obs, decision, waiting)
         return CreatePod(attempts + 1, s0.bucket_reflog)  # resign and check touch no reflog
     return CreatePod(attempts + 1, decision.checksum)
 
@@ -263,72 +198,16 @@ def _start_attempt(obs: OperationObserved, phase: Phase, attempts: int, *, exhau
 def _refusal(obs: OperationObserved) -> Desired | None:
     repo = obs.repository
     assert repo is not None
-    namespace = obs.operation["metadata"]["namespace"]
-    allowed = repo["spec"].get("allowedNamespaces", [])
-    if namespace != obs.operator_namespace and "*" not in allowed and namespace not in allowed:
-        return Desired(Phase.FAILED, "NamespaceNotAllowed",
-                       f"Repository {obs.fqrn} does not list namespace {namespace!r} in "
-                       "spec.allowedNamespaces")
+    namespace_refused = lifecycle.namespace_refusal(obs, exempt=obs.operator_namespace)
+    if namespace_refused is not None:
+        return namespace_refused
     refused = operations.refusal(obs.kind, repo)
     if refused is not None:
         return Desired(Phase.FAILED, refused[0], refused[1])
     return None
 
 
-def _start_or_queue(obs: OperationObserved, phase: Phase, attempts: int) -> Action:
-    if obs.repository is None:
-        if phase is Phase.RUNNING:
-            want = Desired(Phase.FAILED, "RepositoryNotFound", f"Repository {obs.fqrn} was deleted",
-                           {"completionTime": rfc3339(obs.now)})
-            return set_status(obs, want, want.message, warning=True) or ReleaseLock(queueing.successor(obs))
-        want = Desired(Phase.PENDING, "RepositoryNotFound",
-                       f"waiting for Repository {obs.fqrn}, which does not exist", {"queuePosition": None})
-        return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
-    repo_errors = validation.repository_errors(obs.repository)
-    if repo_errors:
-        want = Desired(Phase.RUNNING if phase is Phase.RUNNING else Phase.PENDING, "RepositoryInvalid",
-                       f"Repository {obs.fqrn} is invalid: {'; '.join(repo_errors)}", {"queuePosition": None})
-        return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
-    refusal = _refusal(obs)
-    if refusal is not None:
-        refusal.fields["completionTime"] = rfc3339(obs.now)
-        return set_status(obs, refusal, refusal.message, warning=True) or Wait(obs.reconcile_interval)
-    if attempts > 0 and _last_failure(obs).get("attempt") != attempts:
-        message = f"operation pod of attempt {attempts} disappeared without a result"
-        lost = {"attempt": attempts, "reason": "PodLost", "message": message}
-        want = Desired(Phase.RUNNING, "PodLost", message, {"lastFailure": lost})
-        return set_status(obs, want, message, warning=True) or Wait(obs.reconcile_interval)
-    exhausted = attempts > operations.backoff_limit(obs.operation)
-    if obs.holds_lock:
-        return _start_attempt(obs, phase, attempts, exhausted=exhausted)
-    if phase is Phase.RUNNING:
-        if obs.lock_holder is None:
-            return AcquireLock()
-        want = Desired(Phase.RUNNING, "LockLost", f"the lock of repository {obs.fqrn} is held by "
-                       f"{obs.lock_holder.rsplit('/', 1)[0]}; waiting to take it back")
-        return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
-    position = queueing.queue_step(obs)
-    if not isinstance(position, int):
-        return position
-    if not queueing.position_stale(obs.operation, phase, position):
-        return Wait(queueing.queued_wait(obs))
-    holder = "" if obs.lock_holder is None else f" behind {obs.lock_holder.rsplit('/', 1)[0]}"
-    want = Desired(Phase.QUEUED, "Queued", f"position {position} in the queue of {obs.fqrn}{holder}",
-                   {"queuePosition": position})
-    return set_status(obs, want) or Wait(queueing.queued_wait(obs))
-
-
-def _after_finish(obs: OperationObserved, phase: Phase) -> Action:
-    live = [p for p in obs.pods if not p.terminated]
-    for pod in live:
-        if not pod.deleting:
-            return DeletePod(pod.name, f"the RepositoryOperation is {phase}")
-    if live:
-        return Wait(min(2.0, obs.reconcile_interval))  # the lock is released only once pods are gone
-    if obs.holds_lock:
-        return ReleaseLock(queueing.successor(obs))
-    for pod in obs.pods:
-        if pod.deleting:
-            return Wait(min(2.0, obs.reconcile_interval))
-        return DeletePod(pod.name, "finished")
-    return Done()
+KIND = lifecycle.Kind[OperationObserved](
+    noun="RepositoryOperation", pod="operation pod", adopted_reason="Running", deleted_while="",
+    set_status=set_status, timeout_seconds=operations.timeout_seconds, backoff_limit=operations.backoff_limit,
+    refusal=_refusal, start_attempt=_start_attempt, record=_record, retention=lambda obs, phase: None)

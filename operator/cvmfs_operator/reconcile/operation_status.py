@@ -47,6 +47,10 @@ class OperationObserved:
         return self.lock_holder == self.me
 
     @property
+    def subject(self) -> RepositoryOperation:
+        return self.operation
+
+    @property
     def kind(self) -> str:
         return operations.operation_kind(self.operation) or ""
 

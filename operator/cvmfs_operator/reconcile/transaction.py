@@ -3,19 +3,20 @@
 Level-triggered: ``decide`` looks at the Transaction, its Repository, the repository lock, the
 publisher pods and the queue, and returns the single next action. The handler performs it,
 observes again and repeats until the answer is :class:`Wait` or :class:`Done`. Every action is
-idempotent, so a restarted operator resumes from whatever the API server holds.
+idempotent, so a restarted operator resumes from whatever the API server holds. The steps a
+RepositoryOperation shares are in :mod:`reconcile.lifecycle`; this module is the Transaction's
+:class:`~reconcile.lifecycle.Kind` (exactly-once by tag, the publish's result and its checks).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Mapping
 from typing import Any
 
-from cvmfs_operator.api import contract, inert, phases, validation
+from cvmfs_operator.api import contract, inert, phases
 from cvmfs_operator.api.phases import Phase
-from cvmfs_operator.reconcile import queueing, reflog, results, timeline
+from cvmfs_operator.reconcile import lifecycle, queueing, reflog, results, timeline
 from cvmfs_operator.reconcile.actions import (
     AcquireLock,
     Action,
@@ -28,6 +29,7 @@ from cvmfs_operator.reconcile.actions import (
     SetStatus,
     Wait,
 )
+from cvmfs_operator.reconcile.lifecycle import DEADLINE_GRACE_SECONDS
 from cvmfs_operator.reconcile.observed import Observed, PodView, parse_time, rfc3339
 from cvmfs_operator.reconcile.queueing import QUEUED_BACKOFF, QUEUED_SAFETY_NET
 from cvmfs_operator.reconcile.status import Desired, contradicted, go_duration, set_status, unconfirmed
@@ -40,22 +42,16 @@ __all__ = [
     "decide", "decide_deletion", "go_duration", "needs_attention", "refuse_invalid",
 ]
 
-DEADLINE_GRACE_SECONDS = 120.0  # the kubelet enforces activeDeadlineSeconds; this catches stuck pods
 STALE_LOCK_SECONDS = 60.0  # the default of Observed.stale_lock_seconds
 
 
 def refuse_invalid(obs: Observed, errors: list[str]) -> Action:
     """A Transaction whose spec is malformed fails at once, naming every offending field."""
-    phase = phases.parse(obs.transaction.get("status", {}).get("phase"))
-    if phase.terminal:
-        return Done()
-    message = "; ".join(errors)
-    want = Desired(Phase.FAILED, "InvalidSpec", message, {"completionTime": rfc3339(obs.now)})
-    return set_status(obs, want, f"Refused: {message}", warning=True) or Done()
+    return lifecycle.refuse_invalid(KIND, obs, errors)
 
 
 def decide(obs: Observed) -> Action:
-    action = _decide(obs)
+    action = lifecycle.decide(KIND, obs)
     if isinstance(action, SetStatus) and _hands_over_first(obs, action):
         return dataclasses.replace(action, hand_over=True)
     return action
@@ -69,56 +65,6 @@ def _hands_over_first(obs: Observed, action: SetStatus) -> bool:
     guards pods), and the Repository record that the next one's reflog check needs came first."""
     terminal = phases.parse(action.status.get("phase")).terminal
     return terminal and obs.holds_lock and all(pod.terminated for pod in obs.pods)
-
-
-def _decide(obs: Observed) -> Action:
-    current = obs.transaction.get("status", {})
-    phase = phases.parse(current.get("phase"))
-    if phase.terminal:
-        return _after_finish(obs, phase)
-    latest = max(obs.pods, key=lambda p: p.attempt) if obs.pods else None
-    attempts = int(current.get("attempts") or 0)
-    if latest is not None and latest.attempt > attempts:
-        return _adopt(obs, latest)
-    if latest is not None and not latest.terminated:
-        return _watch_running(obs, latest)
-    if latest is not None and latest.attempt == attempts and _unrecorded(obs, latest):
-        return _record(obs, latest)
-    for pod in obs.pods:  # pods of recorded failed attempts are not kept while retrying
-        if pod.deleting:
-            return Wait(min(1.0, obs.reconcile_interval))
-        return DeletePod(pod.name, f"attempt {pod.attempt} ended and was recorded")
-    return _start_or_queue(obs, phase, attempts)
-
-
-def _last_failure(obs: Observed) -> dict[str, Any]:
-    failure = obs.transaction.get("status", {}).get("lastFailure")
-    return dict(failure) if failure else {}
-
-
-def _unrecorded(obs: Observed, pod: PodView) -> bool:
-    return bool(_last_failure(obs).get("attempt") != pod.attempt)
-
-
-def _adopt(obs: Observed, pod: PodView) -> Action:
-    """A pod exists for an attempt the status does not know yet (a restart after create)."""
-    started = rfc3339(pod.created or obs.now)
-    want = Desired(Phase.RUNNING, "Publishing", f"publisher pod {pod.name} (attempt {pod.attempt})",
-                    {"attempts": pod.attempt, "podName": pod.name, "queuePosition": None,
-                     "startTime": obs.transaction.get("status", {}).get("startTime") or started})
-    # No Event: "Created publisher pod" was posted with the pod (two Events per Transaction).
-    return set_status(obs, want) or Wait(obs.reconcile_interval)
-
-
-def _watch_running(obs: Observed, pod: PodView) -> Action:
-    start = pod.created or parse_time(obs.transaction.get("status", {}).get("startTime"))
-    limit = effective.timeout_seconds(obs.transaction) + DEADLINE_GRACE_SECONDS
-    if start is not None and (obs.now - start).total_seconds() > limit and not pod.deleting:
-        want = Desired(Phase.FAILED, "DeadlineExceeded",
-                        f"publisher pod {pod.name} did not finish within spec.timeoutSeconds",
-                        {"completionTime": rfc3339(obs.now), "podName": pod.name})
-        return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
-    return Wait(obs.reconcile_interval)
 
 
 def _record(obs: Observed, pod: PodView) -> Action:
@@ -211,7 +157,7 @@ def _verify(obs: Observed, pod: PodView, result: contract.PublisherResult) -> Ac
     return set_status(obs, want, message, warning=True) or Wait(obs.reconcile_interval)
 
 
-def _start_attempt(obs: Observed, phase: Phase, attempts: int, *, exhausted: bool = False) -> Action:
+def _start_attempt(obs: Observed, phase: Phase, attempts: int, exhausted: bool) -> Action:
     """Exactly-once: before any attempt, ask the repository whether the tag is already there."""
     s0 = obs.stratum0
     if s0 is None or not s0.reflog_read:
@@ -239,7 +185,7 @@ def _start_attempt(obs: Observed, phase: Phase, attempts: int, *, exhausted: boo
             "completionTime": rfc3339(obs.now)})
         return set_status(obs, want, message) or Wait(obs.reconcile_interval)
     if exhausted:
-        failure = _last_failure(obs)
+        failure = lifecycle.last_failure(obs)
         want = Desired(Phase.FAILED, str(failure.get("reason", "Failed")),
                         f"gave up after {attempts} attempts: {failure.get('message', '')!s}",
                         {"completionTime": rfc3339(obs.now)})
@@ -248,13 +194,7 @@ def _start_attempt(obs: Observed, phase: Phase, attempts: int, *, exhausted: boo
     decision = reflog.decide(obs.repository, s0, now=rfc3339(obs.now))
     if isinstance(decision, reflog.Mismatch):
         waiting = Phase.RUNNING if phase is Phase.RUNNING else Phase.QUEUED
-        want = Desired(waiting, "ReflogMismatch", decision.message, {"queuePosition": None})
-        recorded: Mapping[str, Any] = (obs.repository.get("status") or {}).get("reflogMismatch") or {}
-        known = (recorded.get("expected"), recorded.get("found")) == (
-            decision.record["expected"], decision.record["found"])
-        repo_fields = None if known else {"reflogMismatch": decision.record}
-        action = set_status(obs, want, decision.message, warning=True, repository=repo_fields)
-        return action or Wait(max(obs.reconcile_interval, 5.0))
+        return lifecycle.reflog_refused(KIND, obs, decision, waiting)
     return CreatePod(attempts + 1, decision.checksum)
 
 
@@ -262,12 +202,10 @@ def _refusal(obs: Observed) -> Desired | None:
     """Checks a Transaction must pass before it may queue; reasons name the offending field."""
     txn, repo = obs.transaction, obs.repository
     assert repo is not None
-    namespace = txn["metadata"]["namespace"]
-    allowed = repo["spec"].get("allowedNamespaces", [])
     fqrn = repo["metadata"]["name"]
-    if "*" not in allowed and namespace not in allowed:
-        return Desired(Phase.FAILED, "NamespaceNotAllowed",
-                        f"Repository {fqrn} does not list namespace {namespace!r} in spec.allowedNamespaces")
+    refused = lifecycle.namespace_refusal(obs)
+    if refused is not None:
+        return refused
     kind = effective.payload_kind(txn)
     if kind is None:
         return Desired(Phase.FAILED, "InvalidPayload",
@@ -290,94 +228,24 @@ def _refusal(obs: Observed) -> Desired | None:
     return None
 
 
-def _start_or_queue(obs: Observed, phase: Phase, attempts: int) -> Action:
-    txn = obs.transaction
-    if obs.repository is None:
-        if phase is Phase.RUNNING:
-            want = Desired(Phase.FAILED, "RepositoryNotFound",
-                            f"Repository {txn['spec']['repository']} was deleted while publishing",
-                            {"completionTime": rfc3339(obs.now)})
-            return set_status(obs, want, want.message, warning=True) or ReleaseLock(queueing.successor(obs))
-        want = Desired(Phase.PENDING, "RepositoryNotFound",
-                        f"waiting for Repository {txn['spec']['repository']}, which does not exist",
-                        {"queuePosition": None})
-        return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
-    repo_errors = validation.repository_errors(obs.repository)
-    if repo_errors:
-        want = Desired(Phase.RUNNING if phase is Phase.RUNNING else Phase.PENDING, "RepositoryInvalid",
-                        f"Repository {txn['spec']['repository']} is invalid: {'; '.join(repo_errors)}",
-                        {"queuePosition": None})
-        return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
-    refusal = _refusal(obs)
-    if refusal is not None:
-        refusal.fields["completionTime"] = rfc3339(obs.now)
-        return set_status(obs, refusal, refusal.message, warning=True) or Wait(obs.reconcile_interval)
-    if attempts > 0:
-        failure = _last_failure(obs)
-        if failure.get("attempt") != attempts:
-            # The pod of the latest attempt vanished without a result being recorded.
-            message = f"publisher pod of attempt {attempts} disappeared without a result"
-            lost = {"attempt": attempts, "reason": "PodLost", "message": message}
-            want = Desired(Phase.RUNNING, "PodLost", message, {"lastFailure": lost})
-            return set_status(obs, want, message, warning=True) or Wait(obs.reconcile_interval)
-    exhausted = attempts > effective.backoff_limit(txn)
-    if obs.holds_lock:
-        return _start_attempt(obs, phase, attempts, exhausted=exhausted)
-    if phase is Phase.RUNNING:
-        # Between attempts without the lock (it was deleted or broken by hand): take it back if
-        # it is free, never start a pod without it, and stay Running (no way back to the queue).
-        if obs.lock_holder is None:
-            return AcquireLock()
-        want = Desired(Phase.RUNNING, "LockLost", f"the lock of repository {txn['spec']['repository']} "
-                        f"is held by {obs.lock_holder.rsplit('/', 1)[0]}; waiting to take it back")
-        return set_status(obs, want, want.message, warning=True) or Wait(obs.reconcile_interval)
-    position = queueing.queue_step(obs)
-    if not isinstance(position, int):
-        return position
-    if not queueing.position_stale(txn, phase, position):
-        return Wait(queueing.queued_wait(obs))
-    holder = "" if obs.lock_holder is None else f" behind {obs.lock_holder.rsplit('/', 1)[0]}"
-    want = Desired(Phase.QUEUED, "Queued", f"position {position} in the queue of "
-                    f"{txn['spec']['repository']}{holder}", {"queuePosition": position})
-    return set_status(obs, want) or Wait(queueing.queued_wait(obs))
-
-
-def _after_finish(obs: Observed, phase: Phase) -> Action:
-    live = [p for p in obs.pods if not p.terminated]
-    for pod in live:
-        if not pod.deleting:
-            return DeletePod(pod.name, f"the Transaction is {phase}")
-    if live:
-        return Wait(min(2.0, obs.reconcile_interval))  # the lock is released only once pods are gone
-    if obs.holds_lock:
-        return ReleaseLock(queueing.successor(obs))
+def _retention(obs: Observed, phase: Phase) -> float | None:
+    """A failed or cancelled Transaction's pod is kept ``ttlSecondsAfterFinished`` for its logs."""
     ttl = effective.ttl_after_finished(obs.transaction)
+    if phase is Phase.SUCCEEDED or ttl is None:
+        return None
     finished = parse_time(obs.transaction.get("status", {}).get("completionTime")) or obs.now
-    for pod in obs.pods:
-        if pod.deleting:
-            return Wait(min(2.0, obs.reconcile_interval))
-        keep = phase is not Phase.SUCCEEDED and ttl is not None
-        remaining = (finished + datetime.timedelta(seconds=ttl or 0) - obs.now).total_seconds()
-        if keep and remaining > 0:
-            return Wait(remaining)
-        return DeletePod(pod.name, "finished" if not keep else "ttlSecondsAfterFinished elapsed")
-    return Done()
+    return (finished + datetime.timedelta(seconds=ttl) - obs.now).total_seconds()
+
+
+KIND = lifecycle.Kind[Observed](
+    noun="Transaction", pod="publisher pod", adopted_reason="Publishing", deleted_while=" while publishing",
+    set_status=set_status, timeout_seconds=effective.timeout_seconds, backoff_limit=effective.backoff_limit,
+    refusal=_refusal, start_attempt=_start_attempt, record=_record, retention=_retention)
 
 
 def decide_deletion(obs: Observed) -> Action:
     """The Transaction is being deleted: stop its pods, then release the lock once they are gone."""
-    for pod in obs.pods:
-        if not pod.terminated and not pod.deleting:
-            return DeletePod(pod.name, "the Transaction is being deleted")
-    if any(not pod.terminated for pod in obs.pods):
-        return Wait(1.0)
-    if obs.holds_lock:
-        return ReleaseLock(queueing.successor(obs))
-    for pod in obs.pods:
-        if pod.deleting:
-            return Wait(1.0)
-        return DeletePod(pod.name, "the Transaction is being deleted")
-    return Done()
+    return lifecycle.decide_deletion(KIND, obs)
 
 
 CLEANUP_WINDOW_SECONDS = 3600.0  # after this (plus the TTL) a finished Transaction needs no watcher
