@@ -234,10 +234,12 @@ class ApiProxy:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        # The upstream side first: streams still open (watches) then end, so their handlers
+        # finish before the server stops, instead of being left pending when the loop closes.
         if self._session is not None:
             await self._session.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
 
     # What was recorded
 
