@@ -32,6 +32,7 @@ from cvmfs_operator.reconcile.observed import (
 )
 from cvmfs_operator.render import names
 from cvmfs_operator.render.pod import PodInputs, render_pod
+from cvmfs_operator.render.transaction import effective_tag
 
 MAX_STEPS = 12
 FINALIZER_WAIT = 1.0  # kopf adds its finalizer right after it appears; its arrival wakes the daemon
@@ -85,15 +86,18 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
             txn = rt.kube.get_transaction(namespace, name)
             if txn is None:
                 return decisions.Done()
-            if stratum0 is None and not deleting and len(rt.handed):  # handed the lock with a read
-                stratum0 = rt.handed.take(txn)
-                handed = stratum0 is not None
             if not deleting and _finalizer_pending(txn):
                 return decisions.Wait(FINALIZER_WAIT)
             errors = validation.transaction_errors(txn)
             if errors:
                 return _refuse(rt, txn, errors, logger, deleting=deleting)
             obs = observe(rt, txn, queue, stratum0)
+            # Handed the lock with a read: taken once the lock is seen to be ours (a wake-up for
+            # another reason, e.g. the one ahead going final, can come before the hand-over).
+            if stratum0 is None and not deleting and obs.holds_lock and len(rt.handed):
+                stratum0 = rt.handed.take(txn, effective_tag(txn))
+                handed = stratum0 is not None
+                obs = dataclasses.replace(obs, stratum0=stratum0)
             action = decisions.decide_deletion(obs) if deleting else decisions.decide(obs)
             if isinstance(action, decisions.Wait | decisions.Done):
                 return action

@@ -1,9 +1,10 @@
 """The repository as the lock's last holder read it, handed to the next holder with the lock.
 
 Before its first pod a Transaction reads its repository (exactly-once: is its tag there already;
-the reflog check: has the bucket changed outside the operator). In a queue, the Transaction that
-hands it the lock has just read the same repository: after its own pod ended, to verify its
-publish, while it held the lock. Nothing of this operator can change the repository between that
+the reflog check: has the bucket changed outside the operator), and so does a RepositoryOperation
+(is its effect there already; the same reflog check). In a queue, the one that hands it the lock
+has just read the same repository: after its own pod ended, to verify its result, while it held
+the lock. Nothing of this operator can change the repository between that
 read and the next pod, because the lock is held throughout (by the one, then by the other), so
 that read — taken with the bucket's reflog hash and the tag database once someone waits — serves
 the next holder too, and a hand-over costs no S3 read of its own (three GETs fewer between one
@@ -19,10 +20,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Mapping
+from typing import Any
 
-from cvmfs_operator.api.types import Transaction
 from cvmfs_operator.reconcile.observed import Stratum0View
-from cvmfs_operator.render.transaction import effective_tag
 from cvmfs_operator.stratum0 import Stratum0Error
 from cvmfs_operator.stratum0.tags import find_tag
 
@@ -52,30 +53,31 @@ class HandedViews:
         with self._guard:
             self._views.pop(uid, None)
 
-    def take(self, txn: Transaction) -> Stratum0View | None:
-        """The view handed to this Transaction, with its own tag looked up; None when there is
-        none (or too old, or not for a first attempt)."""
+    def take(self, obj: Mapping[str, Any], tag: str | None) -> Stratum0View | None:
+        """The view handed to this Transaction or RepositoryOperation, with ``tag`` (its own: the
+        tag it publishes, rolls back to or edits) looked up; None when there is none (or too old,
+        or not for a first attempt)."""
         with self._guard:
-            entry = self._views.pop(txn["metadata"]["uid"], None)
+            entry = self._views.pop(obj["metadata"]["uid"], None)
         if entry is None or time.monotonic() - entry[0] >= self._max_age:
             return None
-        if (txn.get("status") or {}).get("attempts"):
+        if (obj.get("status") or {}).get("attempts"):
             return None  # a later attempt asks the repository whether the last one published
-        return view_for(txn, entry[1])
+        return view_for(tag, entry[1])
 
     def __len__(self) -> int:
         with self._guard:
             return len(self._views)
 
 
-def view_for(txn: Transaction, view: Stratum0View) -> Stratum0View | None:
-    """The same look at the repository, about ``txn``'s tag; None when it cannot be told."""
-    tag = None
-    if view.tag_database is not None:
+def view_for(tag: str | None, view: Stratum0View) -> Stratum0View | None:
+    """The same look at the repository, about ``tag``; None when it cannot be told."""
+    found = None
+    if tag is not None and view.tag_database is not None:
         name, database = view.tag_database
         try:
-            tag = find_tag(database, effective_tag(txn), name)
+            found = find_tag(database, tag, name)
         except Stratum0Error:
             return None
-    return dataclasses.replace(view, tag_revision=tag.revision if tag else None,
-                               tag_hash=tag.root_hash if tag else None, read_seconds=0.0)
+    return dataclasses.replace(view, tag_revision=found.revision if found else None,
+                               tag_hash=found.root_hash if found else None, read_seconds=0.0)

@@ -142,13 +142,13 @@ class Metrics:
             "finished objects means daemons are woken for nothing", ["kind"], registry=r)
         self.stratum0_reads = prometheus_client.Counter(
             "cvmfs_operator_stratum0_reads_total",
-            "Reads of a repository by Transactions (its manifest, tag database and, before a pod, "
-            "its reflog): purpose start (before a pod: exactly-once and the reflog check) or verify "
-            "(a reported publish checked)", ["purpose"], registry=r)
+            "Reads of a repository by Transactions and RepositoryOperations (its manifest, tag database "
+            "and, before a pod, its reflog): purpose start (before a pod: exactly-once and the reflog "
+            "check) or verify (a reported result checked)", ["purpose"], registry=r)
         self.handed_reads = prometheus_client.Counter(
             "cvmfs_operator_stratum0_reads_handed_total",
             "Starts decided without a read of their own (a pod created, or the tag found already "
-            "published): the Transaction that handed them the lock had just read the repository",
+            "published): the one that handed them the lock had just read the repository",
             registry=r)
         self.api_errors = prometheus_client.Counter(
             "cvmfs_operator_api_errors_total", "Failed calls to the Kubernetes API or Stratum 0",

@@ -29,6 +29,7 @@ from cvmfs_operator.render import names
 from cvmfs_operator.render.operation_config import operation_config
 from cvmfs_operator.render.operation_pod import COMPONENT, inputs_for, render_operation_pod
 from cvmfs_operator.stratum0 import Stratum0Error
+from cvmfs_operator.stratum0.tags import find_tag
 
 MAX_STEPS = 12
 OperationReader = Callable[[Runtime, RepositoryOperation, Repository | None], Stratum0View]
@@ -59,18 +60,26 @@ def observe(rt: Runtime, op: RepositoryOperation, queue: QueueLookup,
         stratum0=stratum0, stale_lock_seconds=rt.settings.stale_lock_seconds)
 
 
-def read_for_operation(rt: Runtime, op: RepositoryOperation, repo: Repository | None,
-                       readers: stratum0_access.ReaderFactory = stratum0_access.reader_for) -> Stratum0View:
-    """Revision, root hash, the bucket's reflog hash and the operation's tag (rollback, tag) now."""
-    if repo is None:
-        return Stratum0View(error=f"Repository {op['spec']['repository']} does not exist")
+def own_tag(op: RepositoryOperation) -> str | None:
+    """The tag an operation looks up before it starts: the one it rolls back to or edits."""
     kind = operations.operation_kind(op)
     body: Any = op["spec"].get(kind) if kind else None
     tag = body.get("tag") if kind == "rollback" else body.get("name") if kind == "tag" else None
+    return str(tag) if tag else None
+
+
+def read_for_operation(rt: Runtime, op: RepositoryOperation, repo: Repository | None,
+                       readers: stratum0_access.ReaderFactory = stratum0_access.reader_for) -> Stratum0View:
+    """Revision, root hash, the bucket's reflog hash and the operation's tag (rollback, tag) now;
+    with the tag database kept, so that the read can be handed on with the lock."""
+    if repo is None:
+        return Stratum0View(error=f"Repository {op['spec']['repository']} does not exist")
+    tag = own_tag(op)
     try:
         reader = readers(rt, repo)
         manifest = reader.manifest()
-        found = reader.find_tag(str(tag), manifest) if tag else None
+        database = reader.tag_database(manifest)
+        found = find_tag(database[1], tag, database[0]) if tag and database is not None else None
         bucket_reflog = reader.reflog_checksum(manifest.hash_algorithm)
     except Stratum0Error as error:
         rt.metrics.api_errors.labels("stratum0").inc()
@@ -81,13 +90,15 @@ def read_for_operation(rt: Runtime, op: RepositoryOperation, repo: Repository | 
     return Stratum0View(revision=manifest.revision, root_hash=manifest.root_hash,
                         reflog_hash=manifest.reflog_hash, tag_revision=found.revision if found else None,
                         tag_hash=found.root_hash if found else None, reflog_read=True,
-                        bucket_reflog=bucket_reflog)
+                        bucket_reflog=bucket_reflog, tag_database=database)
 
 
 def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger: Logger,
               read_stratum0: OperationReader | None = None, *, deleting: bool = False) -> act.Action:
     """Drive one RepositoryOperation as far as it can go now; returns the final Wait or Done."""
     stratum0: Stratum0View | None = None
+    handed = False  # whether stratum0 is the one handed on with the lock (counted when it is used)
+    verified: Stratum0View | None = None  # the read that checked this operation's result, to hand on
     for _ in range(MAX_STEPS):
         op = rt.kube.get_repository_operation(namespace, name)
         if op is None:
@@ -96,6 +107,10 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
         if errors:
             return act.Done() if deleting else _refuse(rt, op, errors, logger)
         obs = observe(rt, op, queue, stratum0)
+        if stratum0 is None and not deleting and obs.holds_lock and len(rt.handed):  # with a read?
+            stratum0 = rt.handed.take(op, own_tag(op))
+            handed = stratum0 is not None
+            obs = dataclasses.replace(obs, stratum0=stratum0)
         action = decisions.decide_deletion(obs) if deleting else decisions.decide(obs)
         if isinstance(action, act.Wait | act.Done):
             return action
@@ -104,9 +119,17 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
             stratum0 = (read_stratum0(rt, op, obs.repository) if read_stratum0 is not None
                         else Stratum0View(error="no Stratum 0 reader configured", reflog_read=True))
             stratum0 = dataclasses.replace(stratum0, read_seconds=time.monotonic() - began)
+            if read_stratum0 is not None:
+                rt.metrics.stratum0_reads.labels(action.purpose).inc()
+            if action.purpose == "verify":
+                verified = stratum0
             continue
+        if handed and (isinstance(action, act.CreatePod)
+                       or (isinstance(action, act.SetStatus) and action.status.get("phase") in TERMINAL)):
+            rt.metrics.handed_reads.inc()
+        handed = False
         try:
-            _act(rt, obs, action, logger)
+            _act(rt, obs, action, logger, verified)
         except Conflict:
             logger.debug("The RepositoryOperation changed since it was read; deciding again")
         stratum0 = None
@@ -154,7 +177,8 @@ def _set_status(rt: Runtime, obs: OperationObserved, action: act.SetStatus, logg
                                "Resigned" if ok else "ResignFailed", text)
 
 
-def _act(rt: Runtime, obs: OperationObserved, action: act.Action, logger: Logger) -> None:
+def _act(rt: Runtime, obs: OperationObserved, action: act.Action, logger: Logger,
+         verified: Stratum0View | None = None) -> None:
     op = obs.operation
     fqrn = obs.fqrn
     ns = rt.settings.namespace
@@ -166,7 +190,11 @@ def _act(rt: Runtime, obs: OperationObserved, action: act.Action, logger: Logger
         case act.BreakLock(holder=holder):
             locking.break_stale(rt, fqrn, holder, op, logger)
         case act.ReleaseLock(successor=successor):
-            locking.release(rt, fqrn, obs, successor, obs.now, logger)
+            # The lock held since the verifying read: it serves the next one's start (handover.py).
+            if successor is not None:
+                rt.handed.offer(names.holder_uid(successor), verified)
+            if not locking.release(rt, fqrn, obs, successor, obs.now, logger) and successor is not None:
+                rt.handed.withdraw(names.holder_uid(successor))
         case act.CreatePod(attempt=attempt, reflog_checksum=checksum):
             _create_pod(rt, obs, attempt, checksum, logger)
         case act.DeletePod(name=pod_name, why=why):

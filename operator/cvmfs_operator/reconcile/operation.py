@@ -89,7 +89,7 @@ def _verify(obs: OperationObserved, pod: PodView, result: OperationResult, log_t
         return None
     s0 = obs.stratum0
     if s0 is None:
-        return ReadStratum0()
+        return ReadStratum0(purpose="verify")
     reported = f"revision {result['revisionAfter']} (root catalog {result['rootHash'][:12]})"
     if s0.error:
         want = unconfirmed(f"operation pod {pod.name}", reported, s0.error)

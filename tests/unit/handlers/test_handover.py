@@ -33,11 +33,11 @@ def test_the_next_holder_gets_the_read_with_its_own_tag_looked_up() -> None:
     txn = transaction()
     handed = HandedViews()
     handed.offer(UID, read(repository("someone-else")))
-    view = handed.take(txn)
+    view = handed.take(txn, effective_tag(txn))
     assert view is not None
     assert (view.revision, view.tag_revision, view.reflog_read) == (3, None, True)
     assert view.bucket_reflog == "ab" * 20
-    assert handed.take(txn) is None, "a hand-over's read serves one start"
+    assert handed.take(txn, effective_tag(txn)) is None, "a hand-over's read serves one start"
     assert len(handed) == 0
 
 
@@ -46,7 +46,7 @@ def test_a_tag_already_in_the_repository_is_seen_in_the_handed_read() -> None:
     txn = transaction()
     handed = HandedViews()
     handed.offer(UID, read(repository("someone-else", effective_tag(txn))))
-    view = handed.take(txn)
+    view = handed.take(txn, effective_tag(txn))
     assert view is not None
     assert view.tag_revision == 4
     assert view.tag_hash is not None
@@ -56,18 +56,18 @@ def test_only_the_one_it_was_handed_to_and_only_a_first_attempt_use_it() -> None
     store = repository()
     handed = HandedViews()
     handed.offer("another-uid", read(store))
-    assert handed.take(transaction()) is None
+    assert handed.take(transaction(), 'any') is None
     handed.offer(UID, read(store))
-    assert handed.take(transaction(attempts=1)) is None, "a retry asks the repository itself"
+    assert handed.take(transaction(attempts=1), 'any') is None, "a retry asks the repository itself"
     handed.offer(UID, read(store))
     handed.withdraw(UID)  # the hand-over did not happen
-    assert handed.take(transaction()) is None
+    assert handed.take(transaction(), 'any') is None
 
 
 def test_an_old_read_is_not_used() -> None:
     handed = HandedViews(max_age=0.0)
     handed.offer(UID, read(repository()))
-    assert handed.take(transaction()) is None
+    assert handed.take(transaction(), 'any') is None
 
 
 def test_a_failed_read_or_one_without_the_reflog_is_not_handed_on() -> None:
@@ -80,10 +80,22 @@ def test_a_failed_read_or_one_without_the_reflog_is_not_handed_on() -> None:
 
 def test_an_unreadable_tag_database_tells_nothing() -> None:
     view = Stratum0View(revision=3, reflog_read=True, tag_database=("data/ab/cdH", b"not a database"))
-    assert view_for(transaction(), view) is None
+    assert view_for(effective_tag(transaction()), view) is None
 
 
 def test_a_repository_without_a_tag_database_has_no_tag() -> None:
-    view = view_for(transaction(), Stratum0View(revision=1, reflog_read=True))
+    view = view_for(effective_tag(transaction()), Stratum0View(revision=1, reflog_read=True))
     assert view is not None
     assert view.tag_revision is None
+
+
+def test_an_operation_takes_it_about_its_own_tag_or_none() -> None:
+    """A RepositoryOperation in the same queue: a rollback's target tag, or no tag (gc, check)."""
+    operation = {"metadata": {"uid": UID}, "status": {}}
+    handed = HandedViews()
+    handed.offer(UID, read(repository("v1")))
+    view = handed.take(operation, "v1")
+    assert view is not None and view.tag_revision == 3
+    handed.offer(UID, read(repository("v1")))
+    view = handed.take(operation, None)
+    assert view is not None and (view.revision, view.tag_revision) == (3, None)

@@ -202,7 +202,7 @@ def test_success_records_on_the_operation_and_the_repository() -> None:
     op = operation(Phase.RUNNING)
     op["status"].update({"attempts": 1, "startTime": text_ago(60)})
     # The reported head is checked against the repository first.
-    assert decisions.decide(observed(op, lock=ME, pods=[ended(result())])) == ReadStratum0()
+    assert decisions.decide(observed(op, lock=ME, pods=[ended(result())])) == ReadStratum0(purpose="verify")
     head = Stratum0View(revision=5, root_hash="r5")
     action = decisions.decide(observed(op, lock=ME, pods=[ended(result())], stratum0=head))
     assert isinstance(action, SetStatus)
