@@ -95,7 +95,9 @@ def test_an_operation_takes_it_about_its_own_tag_or_none() -> None:
     handed = HandedViews()
     handed.offer(UID, read(repository("v1")))
     view = handed.take(operation, "v1")
-    assert view is not None and view.tag_revision == 3
+    assert view is not None
+    assert view.tag_revision == 3
     handed.offer(UID, read(repository("v1")))
     view = handed.take(operation, None)
-    assert view is not None and (view.revision, view.tag_revision) == (3, None)
+    assert view is not None
+    assert (view.revision, view.tag_revision) == (3, None)
