@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tests.support import invariants
@@ -61,15 +61,21 @@ class Finals:
 
     async def wait(self, names: Iterable[str], timeout: float) -> bool:
         """True once every one of ``names`` is final; False at the deadline."""
-        self.start()
         wanted = set(names)
+        return await self._until(lambda found: all(found.get(n) in invariants.FINAL for n in wanted), timeout)
+
+    async def wait_gone(self, timeout: float) -> bool:
+        """True once the namespace holds no Transaction (deleted, their finalizers done)."""
+        return await self._until(lambda phases: not phases, timeout)
+
+    async def _until(self, done: Callable[[dict[str, str | None]], bool], timeout: float) -> bool:
+        self.start()
         deadline = time.monotonic() + timeout
         if not await asyncio.to_thread(self._store.synced.wait, timeout):
             return False
         while True:
             self._changed.clear()  # before reading: a change from now on wakes the wait below
-            phases = self.phases()
-            if all(phases.get(name) in invariants.FINAL for name in wanted):
+            if done(self.phases()):
                 return True
             left = deadline - time.monotonic()
             if left <= 0:

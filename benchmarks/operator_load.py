@@ -312,16 +312,20 @@ async def setup_real_cluster(api_client: Any, operator_namespace: str, namespace
 
 
 async def cleanup_real_cluster(bench: Bench) -> None:
-    """Transactions first (while the operator still runs its finalizer), then Repositories. An
-    operator the case left stopped (``sigkill``'s last kill) is started again for that: otherwise
-    the namespace controller would wait on the finalizers for good."""
-    process = bench.operator.process
-    if process is None or process.poll() is not None:
-        bench.operator.start()
+    """Transactions first (while the operator still runs their finalizer), then Repositories.
+
+    The operator is started afresh for it, whatever the case left: stopped by ``sigkill``'s last
+    kill, or a restart that never came up (once, the last of 40 restarts logged nothing, and the
+    namespace, its 40 Transactions and their CRD stayed behind for good)."""
+    bench.operator.stop()
+    began = time.time()
+    bench.operator.start()
+    await operator_ready(bench, since=began)
     for (namespace, name) in bench.transactions:
         with contextlib.suppress(KubeError):
             await bench.call(bench.kube.custom.delete_namespaced_custom_object, GROUP, VERSION, namespace,
                              TRANSACTION_PLURAL, name)
+    await bench.finals.wait_gone(timeout=120)
     await bench.wait_idle(timeout=120)
     for fqrn in bench.repositories:
         with contextlib.suppress(KubeError):
@@ -340,11 +344,12 @@ def _create_secret(kube: KubeClient, namespace: str) -> None:
         kube._call("create Secret", kube.core.create_namespaced_secret, namespace, body)
 
 
-async def operator_ready(bench: Bench, timeout: float = 60) -> None:
-    """kopf is up once it watches Transactions (its first watch request reached the proxy)."""
+async def operator_ready(bench: Bench, timeout: float = 60, since: float = 0.0) -> None:
+    """kopf is up once it watches Transactions (its first watch request, made ``since`` a time.time(),
+    reached the proxy)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(r.info.watch and r.info.resource == TRANSACTION_PLURAL for r in bench.proxy.records):
+        if any(r.info.watch and r.info.resource == TRANSACTION_PLURAL for r in bench.proxy.since(since)):
             return
         await asyncio.sleep(0.1)
     raise SystemExit(f"the operator did not start watching within {timeout}s; log: {bench.operator.log_path}")
