@@ -77,19 +77,20 @@ class Store:
                 if (namespace is None or (obj.get("metadata") or {}).get("namespace") == namespace)
                 and all(_labels(obj).get(k) == v for k, v in labels.items())]
 
-    def _index(self, key: Key, obj: Mapping[str, Any] | None) -> None:
-        """Under the guard: ``key`` now holds ``obj`` (None: nothing)."""
+    def _index(self, key: Key, obj: Mapping[str, Any]) -> None:
+        """Under the guard: ``key`` holds ``obj`` from now on (after :meth:`_unindex`)."""
+        for pair in _labels(obj).items():
+            self._by_label.setdefault(pair, set()).add(key)
+
+    def _unindex(self, key: Key) -> None:
+        """Under the guard: ``key``'s stored object leaves the index."""
         old = self._objects.get(key)
-        if old is not None:
-            for pair in _labels(old).items():
-                keys = self._by_label.get(pair)
-                if keys is not None:
-                    keys.discard(key)
-                    if not keys:
-                        del self._by_label[pair]
-        if obj is not None:
-            for pair in _labels(obj).items():
-                self._by_label.setdefault(pair, set()).add(key)
+        for pair in _labels(old).items() if old is not None else ():
+            keys = self._by_label.get(pair)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_label[pair]
 
     def put(self, obj: Mapping[str, Any]) -> bool:
         """Keep ``obj`` unless a newer version (or its deletion) is already known."""
@@ -103,6 +104,7 @@ class Store:
             known = self._objects.get(key)
             if known is not None and not _newer(version, version_of(known)):
                 return False
+            self._unindex(key)
             self._index(key, stored)
             self._objects[key] = stored
             self._tombstones.pop(key, None)
@@ -116,7 +118,7 @@ class Store:
             known = self._objects.get(key)
             if known is not None and version is not None and (version_of(known) or 0) > version:
                 return  # re-created since
-            self._index(key, None)
+            self._unindex(key)
             self._objects.pop(key, None)
             self._tombstones[key] = (version, time.monotonic())
             if len(self._tombstones) > TOMBSTONES_MAX:
@@ -125,7 +127,7 @@ class Store:
     def invalidate(self, namespace: str, name: str) -> None:
         """Forget what is known (it proved stale): the next reader asks the API server."""
         with self._guard:
-            self._index((namespace, name), None)
+            self._unindex((namespace, name))
             self._objects.pop((namespace, name), None)
 
     def replace(self, objects: Iterable[Mapping[str, Any]], version: str | None) -> None:
@@ -151,8 +153,7 @@ class Store:
             self._objects = fresh
             self._by_label = {}
             for key, obj in fresh.items():
-                for pair in _labels(obj).items():
-                    self._by_label.setdefault(pair, set()).add(key)
+                self._index(key, obj)
             for key in fresh:
                 self._tombstones.pop(key, None)
         self.synced.set()
