@@ -88,7 +88,9 @@ def read_for_transaction(rt: Runtime, txn: Transaction, repo: Repository | None,
     """Revision, reflog hash and this Transaction's tag as the repository has them now.
 
     ``repo`` is the Repository as just observed (not read again here). With ``reflog``, the
-    bucket's ``.cvmfsreflog`` is hashed too (what ``cvmfs_server`` checks at signing time)."""
+    bucket's ``.cvmfsreflog`` is hashed too (what ``cvmfs_server`` checks at signing time). A read
+    that fails is still a read of what was asked (``reflog_read``): the decision reports the error
+    instead of asking for the same read again (as ``operation_flow.read_for_operation`` does)."""
     if repo is None:
         return Stratum0View(error=f"Repository {txn['spec']['repository']} does not exist")
     try:
@@ -100,9 +102,9 @@ def read_for_transaction(rt: Runtime, txn: Transaction, repo: Repository | None,
     except Stratum0Error as error:
         rt.metrics.api_errors.labels("stratum0").inc()
         refused(rt, repo, error)
-        return Stratum0View(error=str(error))
+        return Stratum0View(error=str(error), reflog_read=reflog)
     except KubeError as error:
-        return Stratum0View(error=f"cannot read the S3 credentials: {error}")
+        return Stratum0View(error=f"cannot read the S3 credentials: {error}", reflog_read=reflog)
     return Stratum0View(
         revision=manifest.revision,
         root_hash=manifest.root_hash,

@@ -93,3 +93,19 @@ async def test_a_missing_manifest_and_an_unreachable_endpoint_are_reported_witho
     down_repo = await _wait_condition(cluster, "down.example.org", "Unreachable", "True")
     assert _conditions(down_repo)["Ready"]["status"] == "False"
     assert "127.0.0.1" in _conditions(down_repo)["Unreachable"]["message"]
+
+
+async def test_a_transaction_on_an_unreachable_repository_says_so_and_starts_nothing(
+        cluster: Cluster, operator: OperatorProcess, kubelet: Kubelet, repository: RepoFactory) -> None:
+    down = repository("down.example.org", seed=False)
+    down["spec"]["stratum0"]["s3"]["endpoint"] = f"http://127.0.0.1:{_closed_port()}"
+    await cluster.create_repository(down)
+    await cluster.create_transaction(transaction("blocked", repo="down.example.org"))
+
+    async def told() -> dict[str, Any] | None:
+        status = await cluster.status("default", "blocked")
+        return status if status.get("reason") == "Stratum0Unreachable" else None
+    status = await eventually(told, timeout=30, what="the Transaction's Stratum0Unreachable status")
+    assert status["phase"] == "Queued", status
+    assert "127.0.0.1" in status["message"], status
+    assert not kubelet.started("blocked")
