@@ -25,7 +25,7 @@ from typing import Any
 
 from cvmfs_operator.reconcile.observed import Stratum0View
 from cvmfs_operator.stratum0 import Stratum0Error
-from cvmfs_operator.stratum0.tags import find_tag
+from cvmfs_operator.stratum0.tags import find_in
 
 MAX_AGE_SECONDS = 10.0
 
@@ -72,12 +72,9 @@ class HandedViews:
 
 def view_for(tag: str | None, view: Stratum0View) -> Stratum0View | None:
     """The same look at the repository, about ``tag``; None when it cannot be told."""
-    found = None
-    if tag is not None and view.tag_database is not None:
-        name, database = view.tag_database
-        try:
-            found = find_tag(database, tag, name)
-        except Stratum0Error:
-            return None
+    try:
+        found = find_in(view.tag_database, tag) if tag is not None else None
+    except Stratum0Error:
+        return None
     return dataclasses.replace(view, tag_revision=found.revision if found else None,
                                tag_hash=found.root_hash if found else None, read_seconds=0.0)

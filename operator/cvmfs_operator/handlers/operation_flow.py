@@ -16,7 +16,7 @@ from typing import Any, cast
 from cvmfs_operator.api import operations
 from cvmfs_operator.api.phases import TERMINAL
 from cvmfs_operator.api.types import Repository, RepositoryOperation
-from cvmfs_operator.clients.errors import AlreadyExists, Conflict, KubeError
+from cvmfs_operator.clients.errors import AlreadyExists, Conflict
 from cvmfs_operator.handlers import locking, stratum0_access
 from cvmfs_operator.handlers.flow import QueueLookup
 from cvmfs_operator.handlers.runtime import Logger, Runtime
@@ -28,8 +28,6 @@ from cvmfs_operator.reconcile.operation_status import OperationObserved
 from cvmfs_operator.render import names
 from cvmfs_operator.render.operation_config import operation_config
 from cvmfs_operator.render.operation_pod import COMPONENT, inputs_for, render_operation_pod
-from cvmfs_operator.stratum0 import Stratum0Error
-from cvmfs_operator.stratum0.tags import find_tag
 
 MAX_STEPS = 12
 OperationReader = Callable[[Runtime, RepositoryOperation, Repository | None], Stratum0View]
@@ -70,27 +68,11 @@ def own_tag(op: RepositoryOperation) -> str | None:
 
 def read_for_operation(rt: Runtime, op: RepositoryOperation, repo: Repository | None,
                        readers: stratum0_access.ReaderFactory = stratum0_access.reader_for) -> Stratum0View:
-    """Revision, root hash, the bucket's reflog hash and the operation's tag (rollback, tag) now;
-    with the tag database kept, so that the read can be handed on with the lock."""
+    """The repository as it is now, with the bucket's reflog hash, about the operation's tag
+    (rollback, tag): :func:`stratum0_access.read_repository`."""
     if repo is None:
-        return Stratum0View(error=f"Repository {op['spec']['repository']} does not exist")
-    tag = own_tag(op)
-    try:
-        reader = readers(rt, repo)
-        manifest = reader.manifest()
-        database = reader.tag_database(manifest)
-        found = find_tag(database[1], tag, database[0]) if tag and database is not None else None
-        bucket_reflog = reader.reflog_checksum(manifest.hash_algorithm)
-    except Stratum0Error as error:
-        rt.metrics.api_errors.labels("stratum0").inc()
-        stratum0_access.refused(rt, repo, error)
-        return Stratum0View(error=str(error), reflog_read=True)
-    except KubeError as error:
-        return Stratum0View(error=f"cannot read the S3 credentials: {error}", reflog_read=True)
-    return Stratum0View(revision=manifest.revision, root_hash=manifest.root_hash,
-                        reflog_hash=manifest.reflog_hash, tag_revision=found.revision if found else None,
-                        tag_hash=found.root_hash if found else None, reflog_read=True,
-                        bucket_reflog=bucket_reflog, tag_database=database)
+        return Stratum0View(error=f"Repository {op['spec']['repository']} does not exist", reflog_read=True)
+    return stratum0_access.read_repository(rt, repo, own_tag(op), readers, reflog=True)
 
 
 def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger: Logger,

@@ -30,7 +30,7 @@ from cvmfs_operator.stratum0 import (
     Stratum0Reader,
 )
 from cvmfs_operator.stratum0.s3_reader import Timeouts
-from cvmfs_operator.stratum0.tags import find_tag
+from cvmfs_operator.stratum0.tags import find_in
 
 
 def _decode(data: dict[str, str], key: str, secret: str) -> str:
@@ -85,19 +85,27 @@ def refused(rt: Runtime, repo: Repository, error: Stratum0Error) -> None:
 
 def read_for_transaction(rt: Runtime, txn: Transaction, repo: Repository | None,
                          readers: ReaderFactory = reader_for, *, reflog: bool = False) -> Stratum0View:
-    """Revision, reflog hash and this Transaction's tag as the repository has them now.
+    """The repository as it is now, about this Transaction's tag (:func:`read_repository`)."""
+    if repo is None:
+        missing = f"Repository {txn['spec']['repository']} does not exist"
+        return Stratum0View(error=missing, reflog_read=reflog)
+    return read_repository(rt, repo, effective_tag(txn), readers, reflog=reflog)
+
+
+def read_repository(rt: Runtime, repo: Repository, tag: str | None, readers: ReaderFactory = reader_for,
+                    *, reflog: bool) -> Stratum0View:
+    """Revision, reflog hash and ``tag`` (None: no tag) as the repository has them now, with its
+    tag database kept so that the read can be handed on with the lock (handlers/handover.py).
 
     ``repo`` is the Repository as just observed (not read again here). With ``reflog``, the
     bucket's ``.cvmfsreflog`` is hashed too (what ``cvmfs_server`` checks at signing time). A read
     that fails is still a read of what was asked (``reflog_read``): the decision reports the error
-    instead of asking for the same read again (as ``operation_flow.read_for_operation`` does)."""
-    if repo is None:
-        return Stratum0View(error=f"Repository {txn['spec']['repository']} does not exist")
+    instead of asking for the same read again."""
     try:
         reader = readers(rt, repo)
         manifest = reader.manifest()
         database = reader.tag_database(manifest)
-        tag = find_tag(database[1], effective_tag(txn), database[0]) if database is not None else None
+        found = find_in(database, tag) if tag else None
         bucket_reflog = reader.reflog_checksum(manifest.hash_algorithm) if reflog else None
     except Stratum0Error as error:
         rt.metrics.api_errors.labels("stratum0").inc()
@@ -109,8 +117,8 @@ def read_for_transaction(rt: Runtime, txn: Transaction, repo: Repository | None,
         revision=manifest.revision,
         root_hash=manifest.root_hash,
         reflog_hash=manifest.reflog_hash,
-        tag_revision=tag.revision if tag else None,
-        tag_hash=tag.root_hash if tag else None,
+        tag_revision=found.revision if found else None,
+        tag_hash=found.root_hash if found else None,
         reflog_read=reflog,
         bucket_reflog=bucket_reflog,
         tag_database=database,

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from cvmfs_operator.stratum0.errors import InvalidConfiguration, ObjectMissing
 from cvmfs_operator.stratum0.manifest import MANIFEST, Manifest, parse_manifest
-from cvmfs_operator.stratum0.tags import TagInfo, find_tag, list_tags
+from cvmfs_operator.stratum0.tags import TagInfo, find_in, list_tags
 from cvmfs_operator.stratum0.whitelist import WHITELIST, Whitelist, parse_whitelist
 
 REFLOG = ".cvmfsreflog"
@@ -63,8 +63,7 @@ class ObjectReader(abc.ABC):
         names a tag database which is missing is an error (:class:`ObjectMissing`), not "no tag":
         the exactly-once decision must not read a broken repository as "never published".
         """
-        database = self.tag_database(manifest)
-        return None if database is None else find_tag(database[1], name, database[0])
+        return find_in(self.tag_database(manifest), name)
 
     def tags(self, manifest: Manifest | None = None) -> tuple[TagInfo, ...]:
         """Every tag, sorted by name; empty for a repository without a tag database."""

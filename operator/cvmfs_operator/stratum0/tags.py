@@ -41,6 +41,12 @@ def find_tag(database: bytes, name: str, object_name: str = "tag database") -> T
     return rows[0] if rows else None
 
 
+def find_in(database: tuple[str, bytes] | None, name: str) -> TagInfo | None:
+    """The tag ``name`` in a tag database as read, (object name, bytes); None when the repository
+    has no tag database or the database no such tag."""
+    return None if database is None else find_tag(database[1], name, database[0])
+
+
 def list_tags(database: bytes, object_name: str = "tag database") -> tuple[TagInfo, ...]:
     """Every tag, sorted by name."""
     return tuple(_query(database, object_name, f"SELECT {_COLUMNS} FROM tags ORDER BY name", ()))
