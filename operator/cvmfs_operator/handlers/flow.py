@@ -18,7 +18,7 @@ from cvmfs_operator.api import validation
 from cvmfs_operator.api.phases import TERMINAL
 from cvmfs_operator.api.types import Transaction
 from cvmfs_operator.clients.errors import AlreadyExists, Conflict, NotFound
-from cvmfs_operator.handlers import locking
+from cvmfs_operator.handlers import handover, locking
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.reconcile import queueing
 from cvmfs_operator.reconcile import transaction as decisions
@@ -110,7 +110,7 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
                     stratum0 = dataclasses.replace(stratum0, read_seconds=time.monotonic() - began)
                     rt.metrics.stratum0_reads.labels(action.purpose).inc()
                 continue
-            if handed and _starts(action):
+            if handed and handover.starts(action):
                 rt.metrics.handed_reads.inc()
             handed = False
             try:
@@ -122,13 +122,6 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
     finally:
         for post in later:
             post()
-
-
-def _starts(action: decisions.Action) -> bool:
-    """A start decided: a pod created, or the Transaction found published already."""
-    if isinstance(action, decisions.SetStatus):
-        return action.status.get("phase") in TERMINAL
-    return isinstance(action, decisions.CreatePod)
 
 
 def _refuse(rt: Runtime, txn: Transaction, errors: list[str], logger: Logger, *,
@@ -167,11 +160,8 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger,
                 rt.kube.patch_repository_status(fqrn, _with_queue(obs, repo_fields, status),
                                                 _version(obs.repository))
             if hand_over:  # then the lock, so that the next pod need not wait for the write below
-                successor = queueing.successor(obs)
-                if successor is not None:  # with what this one just read of the repository
-                    rt.handed.offer(names.holder_uid(successor), obs.stratum0)
-                if not _release(rt, obs, successor, logger, named=recorded) and successor is not None:
-                    rt.handed.withdraw(names.holder_uid(successor))
+                # with what this one just read of the repository (its verification)
+                _release(rt, obs, queueing.successor(obs), logger, named=recorded)
             # Only onto the version this was decided from: a conflict means someone else (another
             # replica, kopf) wrote in between; the caller observes again and decides afresh.
             rt.kube.patch_transaction_status(meta["namespace"], meta["name"], status,
@@ -247,21 +237,20 @@ def _create_pod(rt: Runtime, obs: Observed, attempt: int, reflog_checksum: str |
 
 
 def _release(rt: Runtime, obs: Observed, successor: str | None, logger: Logger, *,
-             named: bool = False) -> bool:
-    """``named``: the Repository's activeTransaction was just written with the result. True when
-    the lock was handed to ``successor``."""
+             named: bool = False) -> None:
+    """``named``: the Repository's activeTransaction was just written with the result. What this
+    step read of the repository goes to ``successor`` with the lock."""
     txn = obs.transaction
     fqrn = txn["spec"]["repository"]
-    handed = locking.release(rt, fqrn, obs, successor, obs.now, logger)
+    locking.release(rt, fqrn, obs, successor, obs.now, logger, read=obs.stratum0)
     repo = obs.repository
     active = repo.get("status", {}).get("activeTransaction") if repo is not None else None
     # With others waiting, the next one's pod creation overwrites it: no write of its own here.
     if named or repo is None or not active or active.get("uid") != txn["metadata"]["uid"]:
-        return handed
+        return
     if not _waiting(obs):
         with contextlib.suppress(NotFound):
             rt.kube.patch_repository_status(fqrn, {"activeTransaction": None})
-    return handed
 
 
 def _count_finished(rt: Runtime, obs: Observed, status: dict[str, object] | object) -> None:

@@ -23,6 +23,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from cvmfs_operator.api.phases import TERMINAL
+from cvmfs_operator.reconcile.actions import Action, CreatePod, SetStatus
 from cvmfs_operator.reconcile.observed import Stratum0View
 from cvmfs_operator.stratum0 import Stratum0Error
 from cvmfs_operator.stratum0.tags import find_in
@@ -78,3 +80,11 @@ def view_for(tag: str | None, view: Stratum0View) -> Stratum0View | None:
         return None
     return dataclasses.replace(view, tag_revision=found.revision if found else None,
                                tag_hash=found.root_hash if found else None, read_seconds=0.0)
+
+
+def starts(action: Action) -> bool:
+    """A start decided (on a handed read, counted as its use): a pod created, or the object found
+    done already (a final status)."""
+    if isinstance(action, SetStatus):
+        return action.status.get("phase") in TERMINAL
+    return isinstance(action, CreatePod)

@@ -15,7 +15,7 @@ from typing import Any
 from cvmfs_operator.clients.errors import AlreadyExists, NotFound
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.reconcile import queueing
-from cvmfs_operator.reconcile.observed import pod_view
+from cvmfs_operator.reconcile.observed import Stratum0View, pod_view
 from cvmfs_operator.render import names
 from cvmfs_operator.render.lock import micro_time, render_lock
 
@@ -60,16 +60,20 @@ def break_stale(rt: Runtime, fqrn: str, holder: str, involved: Mapping[str, Any]
 
 
 def release(rt: Runtime, fqrn: str, view: queueing.LockView, successor: str | None,
-            now: datetime.datetime, logger: Logger) -> bool:
+            now: datetime.datetime, logger: Logger, read: Stratum0View | None = None) -> None:
     """Hand the lock to ``successor`` (one write, only onto the version read), else delete it;
     nothing when ``view.me`` does not hold it. Handed over, only the new holder (at once here, and
     by the Lease watch in every operator process) and the one now next in line behind it are woken;
-    otherwise every waiter of the repository is. True when it was handed to ``successor``."""
+    otherwise every waiter of the repository is.
+
+    ``read``: the repository as read with the lock held; handed on with it (handlers/handover.py),
+    so that the successor's start needs no read of its own."""
     ns = rt.settings.namespace
     lease = rt.kube.get_lease(ns, names.lock_name(fqrn))
     if lease and lease.get("spec", {}).get("holderIdentity") == view.me:
         version = lease["metadata"].get("resourceVersion")
         if successor and version:
+            rt.handed.offer(names.holder_uid(successor), read)  # before the successor can wake
             try:
                 rt.kube.hand_over_lease(ns, names.lock_name(fqrn), str(version), successor, micro_time(now))
                 logger.info("Handed the lock of repository %s to %s", fqrn, successor.rsplit("/", 1)[0])
@@ -77,10 +81,10 @@ def release(rt: Runtime, fqrn: str, view: queueing.LockView, successor: str | No
                 # when the Lease watch brings the change back (which wakes it again, in any process).
                 rt.wakeups.notify_daemons([names.holder_uid(successor),
                                            *(e.uid for e in queueing.next_after_hand_over(view))])
-                return True
+                return
             except (AlreadyExists, NotFound):
-                pass  # changed or gone since it was read: nothing of ours to hand over
+                rt.handed.withdraw(names.holder_uid(successor))  # changed or gone since it was read:
+                # nothing of ours to hand over
         rt.kube.delete_lease(ns, names.lock_name(fqrn), lease["metadata"].get("uid"))
         logger.info("Released the lock of repository %s", fqrn)
     rt.wakeups.notify(fqrn)
-    return False

@@ -17,7 +17,7 @@ from cvmfs_operator.api import operations
 from cvmfs_operator.api.phases import TERMINAL
 from cvmfs_operator.api.types import Repository, RepositoryOperation
 from cvmfs_operator.clients.errors import AlreadyExists, Conflict
-from cvmfs_operator.handlers import locking, stratum0_access
+from cvmfs_operator.handlers import handover, locking, stratum0_access
 from cvmfs_operator.handlers.flow import QueueLookup
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.reconcile import actions as act
@@ -106,8 +106,7 @@ def reconcile(rt: Runtime, namespace: str, name: str, queue: QueueLookup, logger
             if action.purpose == "verify":
                 verified = stratum0
             continue
-        if handed and (isinstance(action, act.CreatePod)
-                       or (isinstance(action, act.SetStatus) and action.status.get("phase") in TERMINAL)):
+        if handed and handover.starts(action):
             rt.metrics.handed_reads.inc()
         handed = False
         try:
@@ -172,11 +171,8 @@ def _act(rt: Runtime, obs: OperationObserved, action: act.Action, logger: Logger
         case act.BreakLock(holder=holder):
             locking.break_stale(rt, fqrn, holder, op, logger)
         case act.ReleaseLock(successor=successor):
-            # The lock held since the verifying read: it serves the next one's start (handover.py).
-            if successor is not None:
-                rt.handed.offer(names.holder_uid(successor), verified)
-            if not locking.release(rt, fqrn, obs, successor, obs.now, logger) and successor is not None:
-                rt.handed.withdraw(names.holder_uid(successor))
+            # The lock held since the verifying read: it serves the next one's start.
+            locking.release(rt, fqrn, obs, successor, obs.now, logger, read=verified)
         case act.CreatePod(attempt=attempt, reflog_checksum=checksum):
             _create_pod(rt, obs, attempt, checksum, logger)
         case act.DeletePod(name=pod_name, why=why):
