@@ -135,7 +135,7 @@ def _refuse(rt: Runtime, txn: Transaction, errors: list[str], logger: Logger, *,
     if isinstance(action, decisions.SetStatus):
         meta = txn["metadata"]
         rt.kube.patch_transaction_status(meta["namespace"], meta["name"], action.status,
-                                         _version(txn))
+                                         resource_version(txn))
         logger.warning("%s", action.event)
         rt.kube.post_event(txn, "Warning", "InvalidSpec", str(action.event))
         rt.metrics.finished.labels("", "Failed", "InvalidSpec").inc()
@@ -158,14 +158,14 @@ def _act(rt: Runtime, obs: Observed, action: decisions.Action, logger: Logger,
             recorded = bool(repo_fields) and obs.repository is not None
             if repo_fields and obs.repository is not None:  # onto the version decided from (replicas)
                 rt.kube.patch_repository_status(fqrn, _with_queue(obs, repo_fields, status),
-                                                _version(obs.repository))
+                                                resource_version(obs.repository))
             if hand_over:  # then the lock, so that the next pod need not wait for the write below
                 # with what this one just read of the repository (its verification)
                 _release(rt, obs, queueing.successor(obs), logger, named=recorded)
             # Only onto the version this was decided from: a conflict means someone else (another
             # replica, kopf) wrote in between; the caller observes again and decides afresh.
             rt.kube.patch_transaction_status(meta["namespace"], meta["name"], status,
-                                             _version(txn))
+                                             resource_version(txn))
             if event:
                 (logger.warning if warning else logger.info)("%s", event)
                 post = functools.partial(rt.kube.post_event, txn, "Warning" if warning else "Normal",
@@ -224,7 +224,7 @@ def _create_pod(rt: Runtime, obs: Observed, attempt: int, reflog_checksum: str |
         # Before the pod, and a reflog record only onto the Repository it was decided from: written
         # after the pod, it could land after the pod's own result, recorded by another replica, and
         # undo it (the next publish then held ReflogMismatch); a stale replica's write gets a 409.
-        version = _version(obs.repository) if "reflogChecksum" in repo_fields else None
+        version = resource_version(obs.repository) if "reflogChecksum" in repo_fields else None
         rt.kube.patch_repository_status(fqrn, repo_fields, version)
     try:
         rt.kube.create_pod(pod)
@@ -353,6 +353,7 @@ def _finalizer_pending(txn: Transaction) -> bool:
     return created is not None and (_now() - created).total_seconds() < FINALIZER_PATIENCE
 
 
-def _version(obj: Mapping[str, Any]) -> str | None:
+def resource_version(obj: Mapping[str, Any]) -> str | None:
+    """The version a write is conditional on (the object as it was decided from)."""
     version = obj["metadata"].get("resourceVersion")
     return str(version) if version else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, cast
 
 from cvmfs_operator.api import operations
@@ -18,7 +18,7 @@ from cvmfs_operator.api.phases import TERMINAL
 from cvmfs_operator.api.types import Repository, RepositoryOperation
 from cvmfs_operator.clients.errors import AlreadyExists, Conflict
 from cvmfs_operator.handlers import handover, locking, stratum0_access
-from cvmfs_operator.handlers.flow import QueueLookup
+from cvmfs_operator.handlers.flow import QueueLookup, resource_version
 from cvmfs_operator.handlers.runtime import Logger, Runtime
 from cvmfs_operator.reconcile import actions as act
 from cvmfs_operator.reconcile import operation as decisions
@@ -127,19 +127,14 @@ def _refuse(rt: Runtime, op: RepositoryOperation, errors: list[str], logger: Log
     return act.Done()
 
 
-def _version(obj: Mapping[str, Any]) -> str | None:
-    version = obj["metadata"].get("resourceVersion")
-    return str(version) if version else None
-
-
 def _set_status(rt: Runtime, obs: OperationObserved, action: act.SetStatus, logger: Logger) -> None:
     op = obs.operation
     meta = op["metadata"]
     status = cast(dict[str, Any], action.status)
     if action.repository and obs.repository is not None:  # first, as a publish's record (flow.py),
         # and onto the Repository decided from (a stale replica's record would undo a newer one)
-        rt.kube.patch_repository_status(obs.fqrn, action.repository, _version(obs.repository))
-    rt.kube.patch_repository_operation_status(meta["namespace"], meta["name"], status, _version(op))
+        rt.kube.patch_repository_status(obs.fqrn, action.repository, resource_version(obs.repository))
+    rt.kube.patch_repository_operation_status(meta["namespace"], meta["name"], status, resource_version(op))
     reason = str(status.get("reason"))
     if action.event:
         (logger.warning if action.warning else logger.info)("%s", action.event)
